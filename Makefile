@@ -1,0 +1,44 @@
+# Two commands matter: `make demo` and `make test`. Each does its own set-up.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck stack-up stack-down stack-status bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ordersync demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -ra
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+stack-up: $(STAMP)
+	$(BIN)/ordersync stack up
+
+stack-down: $(STAMP)
+	$(BIN)/ordersync stack down
+
+stack-status: $(STAMP)
+	$(BIN)/ordersync stack status
+
+clean:
+	-$(BIN)/ordersync stack down
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Local HTTP servers that stand in for the platforms' APIs in demos and tests."""

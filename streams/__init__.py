@@ -1,0 +1,1 @@
+"""ordersync: instant order-status events from the ERP to e-commerce platforms."""

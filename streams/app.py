@@ -1,0 +1,179 @@
+"""The two Faust apps: ``dispatch`` (routing and sending) and ``history`` (the sink).
+
+Records -> topics -> tables -> agents; each agent is a thin loop around a plain
+object (``Dispatcher``, ``HistorySink``) that holds the logic and is tested alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+from aiohttp import web
+from faust.types import EventT
+
+import schemas
+from streams import topics
+from streams.codec import Codec
+from streams.dispatch import ConfigView, ConnectorPool, Dispatcher, Handled, SourceMessage
+from streams.history.api import HistoryApi
+from streams.history.sink import HistorySink
+from streams.history.store import HistoryStore
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ExternalGlobalTable(faust.GlobalTable):
+    """A global table whose changelog is a topic ordersync owns (``integrations.config``).
+
+    Faust's partition assignor derives the changelog name from the table name instead
+    of asking the table, and stalls the group when they differ; this answers it.
+    """
+
+    def _changelog_topic_name(self) -> str:
+        return str(self.changelog_topic.get_topic_name())
+
+
+def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
+    datadir = settings.var_dir / "faust" / settings.topic(role)
+    datadir.mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        settings.topic(f"ordersync-{role}"),
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        topic_replication_factor=1,
+        topic_partitions=settings.partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=0.5,
+        producer_acks=-1,
+        datadir=str(datadir),
+        **extra,
+    )
+
+
+def _start_web(app: faust.App, web_app: web.Application, port: int) -> None:
+    @app.task
+    async def serve() -> None:
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        log.info("%s API listening on http://127.0.0.1:%d", app.conf.id, port)
+
+
+def _source(event: EventT) -> SourceMessage:
+    message = event.message
+    return SourceMessage(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value,
+        timestamp=message.timestamp,
+    )
+
+
+def build_worker(settings: Settings) -> faust.App:
+    app = _faust_app(settings, "dispatch")
+    codec = Codec(settings)
+    raw = {"key_serializer": "raw", "value_serializer": "raw"}
+    events_topic = app.topic(settings.topic(topics.EVENTS), **raw)
+    outcomes_topic = app.topic(settings.topic(topics.OUTCOMES), **raw)
+    dlt_topic = app.topic(settings.topic(topics.DLT), **raw)
+    # The config topic *is* the table's changelog: every worker holds every integration.
+    config_topic = app.topic(settings.topic(topics.CONFIG), partitions=1, **raw)
+    config_table = app.tables.add(
+        ExternalGlobalTable(
+            app,
+            name="integrations",
+            partitions=1,
+            changelog_topic=config_topic,
+            key_type=bytes,
+            value_type=bytes,
+            beacon=app.tables.beacon,
+            standby_buffer_size=1,  # apply config changes as they arrive
+            is_global=True,
+            # written by `integrations apply`, not by this app: keep reading it after recovery
+            synchronize_all_active_partitions=True,
+        )
+    )
+    configs = ConfigView(config_table, codec)
+    dispatcher = Dispatcher(settings, codec, configs, ConnectorPool(settings))
+
+    async def publish(handled: Handled) -> None:
+        for outcome in handled.outcomes:
+            await outcomes_topic.send(
+                key=outcome.key.encode(),
+                value=codec.encode(
+                    outcomes_topic.get_topic_name(), schemas.DISPATCH_OUTCOME, outcome.to_avro()
+                ),
+            )
+        if handled.dead_letter is not None:
+            dead = handled.dead_letter
+            await dlt_topic.send(key=dead.key, value=dead.value, headers=dead.headers)
+
+    @app.agent(events_topic, name="route")
+    async def route(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            await publish(await dispatcher.handle(_source(event)))
+
+    web_app = web.Application()
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "role": "dispatch"})
+
+    async def integrations(request: web.Request) -> web.Response:
+        return web.json_response([c.to_avro() for c in configs.all()])
+
+    web_app.router.add_get("/health", health)
+    web_app.router.add_get("/api/integrations", integrations)
+    _start_web(app, web_app, settings.worker_port)
+    return app
+
+
+def build_history(settings: Settings) -> faust.App:
+    app = _faust_app(settings, "history")
+    codec = Codec(settings)
+    store = HistoryStore(settings.clickhouse_url)
+    applied = store.migrate()
+    if applied:
+        log.info("history migrations applied: %s", applied)
+    sink = HistorySink(store, codec)
+    outcomes_topic = app.topic(
+        settings.topic(topics.OUTCOMES), key_serializer="raw", value_serializer="raw"
+    )
+
+    @app.agent(outcomes_topic, name="sink")
+    async def write_history(stream: faust.StreamT[bytes]) -> None:
+        async for batch in stream.take_events(
+            settings.sink_batch_size, within=settings.sink_flush_interval_s
+        ):
+            decoded = [(sink.decode(e.message.value), e.message) for e in batch]
+            outcomes = [o for o, _ in decoded if o is not None]
+            offsets = [(m.topic, m.partition, m.offset) for _, m in decoded]
+            await sink.write(outcomes, offsets)
+
+    web_app = web.Application()
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "status": "ok",
+                "role": "history",
+                "rows_written": sink.rows_written,
+                "write_failures": sink.failures,
+            }
+        )
+
+    web_app.router.add_get("/health", health)
+    HistoryApi(store).routes(web_app)
+    _start_web(app, web_app, settings.history_port)
+    return app
+
+
+def run(app: faust.App, loglevel: str = "info") -> None:
+    from faust.worker import Worker
+
+    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()

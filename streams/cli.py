@@ -1,0 +1,155 @@
+"""The ``ordersync`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from streams.errors import OrdersyncError
+from streams.settings import Settings
+
+
+def _stack(settings: Settings, action: str) -> int:
+    from streams.stack import Stack
+    from streams.topics import ensure_topics
+
+    stack = Stack(settings)
+    if action == "up":
+        stack.up()
+        created = ensure_topics(settings)
+        if created:
+            print(f"created topics: {', '.join(sorted(created))}")
+    elif action == "down":
+        stack.down()
+    for status in stack.status():
+        state = f"running (pid {status.pid})" if status.running else "stopped"
+        print(f"{status.name:<9} {state:<22} {status.address}")
+    return 0
+
+
+def _integrations(settings: Settings, args: argparse.Namespace) -> int:
+    from streams.integrations import apply_configs, load_configs
+    from streams.local import http_json
+
+    if args.action == "apply":
+        count = apply_configs(settings, load_configs(Path(args.file)))
+        print(f"applied {count} integration(s) to {settings.topic('integrations.config')}")
+        return 0
+    configs = http_json(f"http://127.0.0.1:{settings.worker_port}/api/integrations")
+    if args.json:
+        print(json.dumps(configs, indent=2))
+        return 0
+    print(
+        f"{'integration':<24} {'tenant':<12} {'platform':<12} {'on':<3} {'upd':<4} {'canc':<5} {'deliv':<6} fulfillment"
+    )
+    for c in configs:
+        print(
+            f"{c['integration_id']:<24} {c['tenant']:<12} {c['platform']:<12} "
+            f"{'y' if c['enabled'] else 'n':<3} {'y' if c['send_order_updates'] else 'n':<4} "
+            f"{'y' if c['send_cancellations'] else 'n':<5} {'y' if c['send_delivery_info'] else 'n':<6} "
+            f"{'y' if c['fulfillment_mode'] else 'n'}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ordersync", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    stack = sub.add_parser("stack", help="local Kafka and schema registry")
+    stack.add_argument("action", choices=["up", "down", "status"])
+
+    integrations = sub.add_parser("integrations", help="integration configs")
+    isub = integrations.add_subparsers(dest="action", required=True)
+    apply = isub.add_parser("apply", help="publish configs from a YAML or JSON file")
+    apply.add_argument("file")
+    listing = isub.add_parser("list", help="show what the running worker holds")
+    listing.add_argument("--json", action="store_true")
+
+    publish = sub.add_parser("publish", help="validate and publish order events (JSON Lines)")
+    publish.add_argument("file", help="a .jsonl file, or - for standard input")
+    mode = publish.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--strict",
+        dest="strict",
+        action="store_true",
+        default=True,
+        help="publish nothing if any line is invalid (default)",
+    )
+    mode.add_argument(
+        "--skip-invalid",
+        dest="strict",
+        action="store_false",
+        help="publish the valid lines and list the invalid ones",
+    )
+
+    sub.add_parser("worker", help="run a dispatch worker")
+    sub.add_parser("history", help="run the history sink and the report API")
+    sub.add_parser("sandbox", help="run the sandbox platform server")
+    sub.add_parser("demo", help="run the whole product on this machine (make demo)")
+    sub.add_parser("topics", help="create the topics ordersync needs")
+    sub.add_parser("reasons", help="print the reason codes as a Markdown table")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        )
+        return _dispatch(settings, args)
+    except OrdersyncError as exc:
+        print(f"ordersync: {exc}", file=sys.stderr)
+        return 1
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    match args.command:
+        case "stack":
+            return _stack(settings, args.action)
+        case "integrations":
+            return _integrations(settings, args)
+        case "publish":
+            from streams.publish import main_publish
+
+            return main_publish(settings, args.file, args.strict)
+        case "worker":
+            from streams.app import build_worker, run
+
+            run(build_worker(settings), settings.log_level)
+            return 0
+        case "history":
+            from streams.app import build_history, run
+
+            run(build_history(settings), settings.log_level)
+            return 0
+        case "sandbox":
+            from connectors.emulators.sandbox import serve
+
+            serve(settings.sandbox_port)
+            return 0
+        case "demo":
+            from streams.demo import main as demo_main
+
+            return demo_main(settings)
+        case "topics":
+            from streams.topics import ensure_topics
+
+            print("\n".join(ensure_topics(settings)) or "all topics exist")
+            return 0
+        case "reasons":
+            from streams.reasons import markdown_table
+
+            print(markdown_table())
+            return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Runs ordersync's own processes (sandbox platform, worker, history) for the demo and tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from streams.settings import Settings
+from streams.stack.process import StackError, wait_until
+
+
+def http_json(url: str, body: Any = None, timeout: float = 5.0) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def healthy(url: str) -> bool:
+    try:
+        http_json(url, timeout=1.0)
+    except OSError:
+        return False
+    return True
+
+
+class LocalProcess:
+    """An ``ordersync`` sub-command running as a child, with its log in a file."""
+
+    def __init__(
+        self, name: str, args: list[str], health_url: str, log_dir: Path, env: Mapping[str, str]
+    ) -> None:
+        self.name = name
+        self.args = args
+        self.health_url = health_url
+        self.log_path = log_dir / f"{name}.log"
+        self.env = dict(env)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 90.0) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "streams.cli", *self.args],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.env,
+            )
+
+        def up() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise StackError(
+                    f"{self.name} exited with {self.proc.returncode}; see {self.log_path}"
+                )
+            return healthy(self.health_url)
+
+        wait_until(up, timeout_s, f"{self.name} at {self.health_url}", interval_s=0.25)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:  # faust can hang on shutdown; nothing is lost by killing
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "ORDERSYNC_VAR_DIR": str(settings.var_dir),
+            "ORDERSYNC_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "ORDERSYNC_REGISTRY_URL": settings.registry_url,
+            "ORDERSYNC_CLICKHOUSE_DSN": settings.clickhouse_url,
+            "ORDERSYNC_TOPIC_PREFIX": settings.topic_prefix,
+            "ORDERSYNC_PARTITIONS": str(settings.partitions),
+            "ORDERSYNC_WORKER_PORT": str(settings.worker_port),
+            "ORDERSYNC_HISTORY_PORT": str(settings.history_port),
+            "ORDERSYNC_SANDBOX_PORT": str(settings.sandbox_port),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+class LocalRun:
+    """The sandbox platform, one dispatch worker and the history process."""
+
+    def __init__(
+        self, settings: Settings, log_dir: Path, extra_env: Mapping[str, str] | None = None
+    ) -> None:
+        env = child_env(settings, extra_env)
+        self.settings = settings
+        self.sandbox = LocalProcess(
+            "sandbox", ["sandbox"], f"http://127.0.0.1:{settings.sandbox_port}/health", log_dir, env
+        )
+        self.worker = LocalProcess(
+            "worker", ["worker"], f"http://127.0.0.1:{settings.worker_port}/health", log_dir, env
+        )
+        self.history = LocalProcess(
+            "history", ["history"], f"http://127.0.0.1:{settings.history_port}/health", log_dir, env
+        )
+        self.processes = [self.sandbox, self.history, self.worker]
+
+    @property
+    def history_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.history_port}"
+
+    @property
+    def worker_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.worker_port}"
+
+    @property
+    def sandbox_url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.sandbox_port}"
+
+    def start(self) -> None:
+        for process in self.processes:
+            process.start()
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    def wait_for_terminal(self, event_ids: list[str], timeout_s: float = 120.0) -> dict[str, Any]:
+        """Wait until every event has a terminal outcome in the history; returns the lookup."""
+        result: dict[str, Any] = {}
+
+        def done() -> bool:
+            nonlocal result
+            result = http_json(f"{self.history_url}/api/lookup", {"event_ids": event_ids})
+            return bool(result["terminal"] >= len(set(event_ids)))
+
+        try:
+            wait_until(done, timeout_s, f"{len(event_ids)} events to reach a terminal outcome", 0.5)
+        except StackError:
+            missing = set(event_ids) - set(result.get("events", {}))
+            raise StackError(
+                f"after {timeout_s:.0f}s, {len(missing)} of {len(set(event_ids))} events have no outcome"
+            ) from None
+        return result

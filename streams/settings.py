@@ -1,0 +1,170 @@
+"""The one settings object, built once at start-up from ``ORDERSYNC_*`` variables.
+
+Every knob lives here so that a reader finds the whole configuration surface in one
+file, and so that tests get isolated topics and ports by changing the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streams.errors import ConfigurationError
+
+
+class Secret:
+    """A credential value that never prints itself."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    var_dir: Path
+    cache_dir: Path | None = None
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_controller_port: int = 9093
+    registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
+    clickhouse_dsn: str = ""
+    topic_prefix: str = ""
+    partitions: int = 12
+    worker_port: int = 6066
+    history_port: int = 8090
+    sandbox_port: int = 8070
+    max_attempts: int = 3
+    http_timeout_s: float = 10.0
+    sink_batch_size: int = 500
+    sink_flush_interval_s: float = 0.5
+    secrets_dir: Path | None = None
+    allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    log_level: str = "info"
+    env_secrets: Mapping[str, Secret] = field(default_factory=dict, repr=False)
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.rsplit(":", 1)[1])
+
+    @property
+    def registry_port(self) -> int:
+        hostport = self.registry_url.split("://", 1)[1].split("/", 1)[0]
+        return int(hostport.rsplit(":", 1)[1])
+
+    @property
+    def clickhouse_url(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{(self.var_dir / 'clickhouse').resolve()}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str) -> str:
+            return env.get(f"ORDERSYNC_{name}", default)
+
+        def get_int(name: str, default: int) -> int:
+            raw = get(name, str(default))
+            try:
+                return int(raw)
+            except ValueError:
+                raise ConfigurationError(
+                    f"ORDERSYNC_{name}: expected an integer, got {raw!r}"
+                ) from None
+
+        def get_float(name: str, default: float) -> float:
+            raw = get(name, str(default))
+            try:
+                return float(raw)
+            except ValueError:
+                raise ConfigurationError(
+                    f"ORDERSYNC_{name}: expected a number, got {raw!r}"
+                ) from None
+
+        networks = []
+        for item in filter(None, (s.strip() for s in get("ALLOWED_NETWORKS", "").split(","))):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigurationError(
+                    f"ORDERSYNC_ALLOWED_NETWORKS: {item!r} is not a network (e.g. 127.0.0.0/8)"
+                ) from None
+        secrets_dir = get("SECRETS_DIR", "")
+        settings = cls(
+            var_dir=Path(get("VAR_DIR", "var")).resolve(),
+            cache_dir=Path(get("CACHE_DIR", "")).resolve() if get("CACHE_DIR", "") else None,
+            kafka_bootstrap=get("KAFKA_BOOTSTRAP", cls.kafka_bootstrap),
+            kafka_controller_port=get_int("KAFKA_CONTROLLER_PORT", cls.kafka_controller_port),
+            registry_url=get("REGISTRY_URL", cls.registry_url).rstrip("/"),
+            clickhouse_dsn=get("CLICKHOUSE_DSN", ""),
+            topic_prefix=get("TOPIC_PREFIX", ""),
+            partitions=get_int("PARTITIONS", cls.partitions),
+            worker_port=get_int("WORKER_PORT", cls.worker_port),
+            history_port=get_int("HISTORY_PORT", cls.history_port),
+            sandbox_port=get_int("SANDBOX_PORT", cls.sandbox_port),
+            max_attempts=get_int("MAX_ATTEMPTS", cls.max_attempts),
+            http_timeout_s=get_float("HTTP_TIMEOUT_S", cls.http_timeout_s),
+            sink_batch_size=get_int("SINK_BATCH_SIZE", cls.sink_batch_size),
+            sink_flush_interval_s=get_float("SINK_FLUSH_INTERVAL_S", cls.sink_flush_interval_s),
+            secrets_dir=Path(secrets_dir).resolve() if secrets_dir else None,
+            allowed_networks=tuple(networks),
+            log_level=get("LOG_LEVEL", cls.log_level),
+            env_secrets={
+                key.removeprefix("ORDERSYNC_SECRET_"): Secret(value)
+                for key, value in env.items()
+                if key.startswith("ORDERSYNC_SECRET_")
+            },
+        )
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if ":" not in self.kafka_bootstrap:
+            raise ConfigurationError(
+                f"ORDERSYNC_KAFKA_BOOTSTRAP: expected host:port, got {self.kafka_bootstrap!r}"
+            )
+        if not self.registry_url.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"ORDERSYNC_REGISTRY_URL: expected an http(s) URL, got {self.registry_url!r}"
+            )
+        if self.clickhouse_dsn and not self.clickhouse_dsn.startswith(
+            ("chdb://", "http://", "https://")
+        ):
+            raise ConfigurationError(
+                "ORDERSYNC_CLICKHOUSE_DSN: expected chdb:///path or http(s)://host:8123, "
+                f"got {self.clickhouse_dsn!r}"
+            )
+        if self.partitions < 1:
+            raise ConfigurationError("ORDERSYNC_PARTITIONS: must be at least 1")
+        if self.max_attempts < 1:
+            raise ConfigurationError("ORDERSYNC_MAX_ATTEMPTS: must be at least 1")
+
+    def secret(self, reference: str) -> Secret | None:
+        """Resolve a credentials reference: the environment first, then the secrets dir."""
+        if reference in self.env_secrets:
+            return self.env_secrets[reference]
+        if self.secrets_dir is not None:
+            path = self.secrets_dir / reference
+            if path.is_file() and path.resolve().parent == self.secrets_dir:
+                return Secret(path.read_text().strip())
+        return None

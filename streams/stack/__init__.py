@@ -1,0 +1,9 @@
+"""Local infrastructure without Docker: Kafka (KRaft) and Apicurio Registry on Java 17.
+
+Both run from their official Maven Central artifacts, resolved by Maven into a cache
+directory, and are managed through pid files and logs under ``var/``.
+"""
+
+from streams.stack.services import Stack
+
+__all__ = ["Stack"]

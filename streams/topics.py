@@ -1,0 +1,52 @@
+"""The topics ordersync owns, and their creation with the partition counts it needs."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from streams.errors import ConfigurationError
+from streams.settings import Settings
+
+EVENTS = "orders.events"
+OUTCOMES = "orders.outcomes"
+RETRY_1 = "orders.retry.1"
+RETRY_2 = "orders.retry.2"
+DLT = "orders.dlt"
+CONFIG = "integrations.config"
+
+
+def topic_specs(settings: Settings) -> list[NewTopic]:
+    keyed = [EVENTS, OUTCOMES, RETRY_1, RETRY_2, DLT]
+    specs = [
+        NewTopic(settings.topic(name), num_partitions=settings.partitions, replication_factor=1)
+        for name in keyed
+    ]
+    specs.append(
+        NewTopic(
+            settings.topic(CONFIG),
+            num_partitions=1,  # every worker reads all of it into a global table
+            replication_factor=1,
+            config={"cleanup.policy": "compact"},
+        )
+    )
+    return specs
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create the missing topics; returns the names created. Safe to call repeatedly."""
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    existing = set(admin.list_topics(timeout=timeout_s).topics)
+    missing = [spec for spec in topic_specs(settings) if spec.topic not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(missing, operation_timeout=timeout_s, request_timeout=timeout_s)
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise ConfigurationError(f"could not create topic {name}: {exc}") from exc
+    return created
