@@ -16,24 +16,14 @@ from faust.types import EventT
 import schemas
 from streams import topics
 from streams.codec import Codec
-from streams.dispatch import ConfigView, ConnectorPool, Dispatcher, Handled, SourceMessage
+from streams.configs import IntegrationConfigs
+from streams.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
 from streams.history.api import HistoryApi
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class ExternalGlobalTable(faust.GlobalTable):
-    """A global table whose changelog is a topic ordersync owns (``integrations.config``).
-
-    Faust's partition assignor derives the changelog name from the table name instead
-    of asking the table, and stalls the group when they differ; this answers it.
-    """
-
-    def _changelog_topic_name(self) -> str:
-        return str(self.changelog_topic.get_topic_name())
 
 
 def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
@@ -54,13 +44,13 @@ def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
     )
 
 
-def _start_web(app: faust.App, web_app: web.Application, port: int) -> None:
+def _start_web(app: faust.App, web_app: web.Application, host: str, port: int) -> None:
     @app.task
     async def serve() -> None:
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        log.info("%s API listening on http://127.0.0.1:%d", app.conf.id, port)
+        await web.TCPSite(runner, host, port).start()
+        log.info("%s API listening on http://%s:%d", app.conf.id, host, port)
 
 
 def _source(event: EventT) -> SourceMessage:
@@ -82,24 +72,7 @@ def build_worker(settings: Settings) -> faust.App:
     events_topic = app.topic(settings.topic(topics.EVENTS), **raw)
     outcomes_topic = app.topic(settings.topic(topics.OUTCOMES), **raw)
     dlt_topic = app.topic(settings.topic(topics.DLT), **raw)
-    # The config topic *is* the table's changelog: every worker holds every integration.
-    config_topic = app.topic(settings.topic(topics.CONFIG), partitions=1, **raw)
-    config_table = app.tables.add(
-        ExternalGlobalTable(
-            app,
-            name="integrations",
-            partitions=1,
-            changelog_topic=config_topic,
-            key_type=bytes,
-            value_type=bytes,
-            beacon=app.tables.beacon,
-            standby_buffer_size=1,  # apply config changes as they arrive
-            is_global=True,
-            # written by `integrations apply`, not by this app: keep reading it after recovery
-            synchronize_all_active_partitions=True,
-        )
-    )
-    configs = ConfigView(config_table, codec)
+    configs = IntegrationConfigs(settings, codec)
     dispatcher = Dispatcher(settings, codec, configs, ConnectorPool(settings))
 
     async def publish(handled: Handled) -> None:
@@ -114,22 +87,35 @@ def build_worker(settings: Settings) -> faust.App:
             dead = handled.dead_letter
             await dlt_topic.send(key=dead.key, value=dead.value, headers=dead.headers)
 
+    @app.task
+    async def read_configs() -> None:
+        await configs.run()
+
     @app.agent(events_topic, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
+        await configs.ready.wait()
         async for event in stream.events():
             await publish(await dispatcher.handle(_source(event)))
 
     web_app = web.Application()
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "role": "dispatch"})
+        ready = configs.ready.is_set()
+        return web.json_response(
+            {
+                "status": "ok" if ready else "starting",
+                "role": "dispatch",
+                "integrations": len(configs.all()),
+            },
+            status=200 if ready else 503,
+        )
 
     async def integrations(request: web.Request) -> web.Response:
         return web.json_response([c.to_avro() for c in configs.all()])
 
     web_app.router.add_get("/health", health)
     web_app.router.add_get("/api/integrations", integrations)
-    _start_web(app, web_app, settings.worker_port)
+    _start_web(app, web_app, settings.bind_host, settings.worker_port)
     return app
 
 
@@ -169,7 +155,7 @@ def build_history(settings: Settings) -> faust.App:
 
     web_app.router.add_get("/health", health)
     HistoryApi(store).routes(web_app)
-    _start_web(app, web_app, settings.history_port)
+    _start_web(app, web_app, settings.bind_host, settings.history_port)
     return app
 
 

@@ -17,6 +17,7 @@ import httpx
 import schemas
 from connectors import CONNECTORS, Connector
 from streams.codec import Codec
+from streams.configs import IntegrationConfigs
 from streams.decision import OrderState, Send, Skip, decide
 from streams.errors import (
     DecodeError,
@@ -27,7 +28,6 @@ from streams.errors import (
 )
 from streams.reasons import ReasonCode
 from streams.records import (
-    Action,
     DispatchOutcome,
     IntegrationConfig,
     OrderEvent,
@@ -63,38 +63,6 @@ class DeadLetter:
 class Handled:
     outcomes: list[DispatchOutcome] = field(default_factory=list)
     dead_letter: DeadLetter | None = None
-
-
-class ConfigView:
-    """Integration configs as held in the worker's table (raw framed Avro), decoded lazily."""
-
-    def __init__(self, table: Mapping[bytes, bytes | None], codec: Codec) -> None:
-        self._table = table
-        self._codec = codec
-        self._decoded: dict[bytes, tuple[bytes, IntegrationConfig]] = {}
-
-    def get(self, integration_id: str) -> IntegrationConfig | None:
-        key = integration_id.encode()
-        raw = self._table.get(key)
-        if raw is None:
-            return None
-        cached = self._decoded.get(key)
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        try:
-            config = IntegrationConfig.from_avro(
-                self._codec.decode(raw, schemas.INTEGRATION_CONFIG)
-            )
-        except DecodeError:
-            log.exception(
-                "integration %s has an undecodable config; treating it as unknown", integration_id
-            )
-            return None
-        self._decoded[key] = (raw, config)
-        return config
-
-    def all(self) -> list[IntegrationConfig]:
-        return [c for k in list(self._table) if (c := self.get(k.decode())) is not None]
 
 
 class ConnectorPool:
@@ -137,7 +105,7 @@ class ConnectorPool:
 
 class Dispatcher:
     def __init__(
-        self, settings: Settings, codec: Codec, configs: ConfigView, pool: ConnectorPool
+        self, settings: Settings, codec: Codec, configs: IntegrationConfigs, pool: ConnectorPool
     ) -> None:
         self.settings = settings
         self.codec = codec
@@ -302,4 +270,4 @@ def field_errors_text(errors: list[FieldError]) -> str:
     return "; ".join(str(e) for e in errors)
 
 
-__all__ = ["Action", "ConfigView", "ConnectorPool", "Dispatcher", "Handled", "SourceMessage"]
+__all__ = ["ConnectorPool", "Dispatcher", "Handled", "SourceMessage"]

@@ -48,6 +48,7 @@ class Settings:
     clickhouse_dsn: str = ""
     topic_prefix: str = ""
     partitions: int = 12
+    bind_host: str = "127.0.0.1"
     worker_port: int = 6066
     history_port: int = 8090
     sandbox_port: int = 8070
@@ -119,6 +120,7 @@ class Settings:
             clickhouse_dsn=get("CLICKHOUSE_DSN", ""),
             topic_prefix=get("TOPIC_PREFIX", ""),
             partitions=get_int("PARTITIONS", cls.partitions),
+            bind_host=get("BIND_HOST", cls.bind_host),
             worker_port=get_int("WORKER_PORT", cls.worker_port),
             history_port=get_int("HISTORY_PORT", cls.history_port),
             sandbox_port=get_int("SANDBOX_PORT", cls.sandbox_port),

@@ -148,6 +148,8 @@ class KafkaService:
         if self.process.pid() is not None:
             return
         if port_open(self.settings.kafka_port):
+            if self.answers():
+                return  # a broker already serves this address (another var dir, or by hand)
             raise StackError(
                 f"port {self.settings.kafka_port} is taken by another process; "
                 "set ORDERSYNC_KAFKA_BOOTSTRAP to another address"
@@ -189,6 +191,9 @@ class KafkaService:
     def ready(self) -> bool:
         if self.process.pid() is None:
             raise StackError(f"Kafka exited during start-up:\n{self.process.log_tail()}")
+        return self.answers()
+
+    def answers(self) -> bool:
         if not port_open(self.settings.kafka_port):
             return False
         from confluent_kafka.admin import AdminClient
@@ -202,9 +207,7 @@ class KafkaService:
 
     def status(self) -> ServiceStatus:
         pid = self.process.pid()
-        return ServiceStatus(
-            self.name, pid is not None and port_open(self.settings.kafka_port), pid, self.address
-        )
+        return ServiceStatus(self.name, self.answers(), pid, self.address)
 
 
 class RegistryService:
@@ -255,6 +258,8 @@ class RegistryService:
             return
         port = self.settings.registry_port
         if port_open(port):
+            if self.answers():
+                return
             raise StackError(
                 f"port {port} is taken by another process; set ORDERSYNC_REGISTRY_URL to another port"
             )
@@ -284,6 +289,9 @@ class RegistryService:
     def ready(self) -> bool:
         if self.process.pid() is None:
             raise StackError(f"the registry exited during start-up:\n{self.process.log_tail()}")
+        return self.answers()
+
+    def answers(self) -> bool:
         try:
             with urllib.request.urlopen(f"{self.address}/subjects", timeout=2) as resp:
                 return bool(resp.status == 200)
@@ -292,9 +300,7 @@ class RegistryService:
 
     def status(self) -> ServiceStatus:
         pid = self.process.pid()
-        return ServiceStatus(
-            self.name, pid is not None and port_open(self.settings.registry_port), pid, self.address
-        )
+        return ServiceStatus(self.name, self.answers(), pid, self.address)
 
 
 class Stack:

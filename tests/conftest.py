@@ -1,0 +1,91 @@
+"""Shared fixtures. Integration tests run against a real Kafka, Apicurio Registry and chDB.
+
+The stack is started once per session on test ports (so a running demo is not
+disturbed) and stopped at the end unless ``ORDERSYNC_KEEP_STACK=1``. Each test gets
+its own topic prefix, consumer groups, ports and chDB directory.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from streams.local import LocalRun
+from streams.settings import Settings
+from streams.stack import Stack
+from streams.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_ENV = {
+    "ORDERSYNC_VAR_DIR": str(ROOT / "var" / "test"),
+    "ORDERSYNC_CACHE_DIR": str(ROOT / "var" / "cache"),
+    "ORDERSYNC_KAFKA_BOOTSTRAP": os.environ.get("ORDERSYNC_TEST_KAFKA", "127.0.0.1:19092"),
+    "ORDERSYNC_KAFKA_CONTROLLER_PORT": os.environ.get(
+        "ORDERSYNC_TEST_KAFKA_CONTROLLER_PORT", "19093"
+    ),
+    "ORDERSYNC_REGISTRY_URL": os.environ.get(
+        "ORDERSYNC_TEST_REGISTRY", "http://127.0.0.1:18081/apis/ccompat/v7"
+    ),
+    "ORDERSYNC_PARTITIONS": "4",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> Iterator[Settings]:
+    settings = Settings.from_env(TEST_ENV)
+    stack = Stack(settings)
+    stack.up()
+    yield settings
+    if os.environ.get("ORDERSYNC_KEEP_STACK") != "1":
+        stack.down()
+
+
+@pytest.fixture
+def settings(stack_settings: Settings, tmp_path: Path) -> Settings:
+    """Settings with this test's own topics, ports and chDB path; topics created."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    test_settings = replace(
+        stack_settings,
+        topic_prefix=prefix,
+        clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse'}",
+        worker_port=free_port(),
+        history_port=free_port(),
+        sandbox_port=free_port(),
+        sink_flush_interval_s=0.2,
+    )
+    ensure_topics(test_settings)
+    return test_settings
+
+
+@pytest.fixture
+def local_run(settings: Settings, tmp_path: Path) -> Iterator[LocalRun]:
+    run = LocalRun(
+        settings,
+        tmp_path / "log",
+        {
+            "ORDERSYNC_SINK_FLUSH_INTERVAL_S": "0.2",
+            "ORDERSYNC_SECRET_SANDBOX_TOKEN": "s3cr3t-sandbox-token",
+        },
+    )
+    try:
+        run.start()
+        yield run
+    finally:
+        run.stop()
+        for process in run.processes:
+            if process.log_path.exists():
+                # keep each process's log visible in the test report when something fails
+                print(f"--- {process.name} log (tail) ---")
+                print("\n".join(process.log_path.read_text(errors="replace").splitlines()[-40:]))

@@ -1,0 +1,106 @@
+"""Builders of valid events and configs for tests; each test changes only what it checks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from streams.records import EventType, IntegrationConfig, OrderEvent
+
+AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+ACCESS_KEY = "35261112345678000199550010000012341000012345"
+
+PAYLOADS: dict[EventType, dict[str, Any]] = {
+    EventType.INVOICE_AUTHORIZED: {
+        "invoice": {
+            "number": "1234",
+            "series": "1",
+            "access_key": ACCESS_KEY,
+            "issued_at": AT,
+            "total_cents": 25990,
+            "items": [{"sku": "SKU-1", "quantity": 2, "unit_price_cents": 12995}],
+            "xml_url": None,
+        }
+    },
+    EventType.PICKING_STARTED: {"status": {"code": "20", "name": "Em separação"}},
+    EventType.SHIPPED: {
+        "shipment": {
+            "carrier": "Correios",
+            "service": "SEDEX",
+            "tracking_code": "QB123456789BR",
+            "tracking_url": None,
+            "shipped_at": AT,
+        }
+    },
+    EventType.DELIVERED: {
+        "delivery": {"delivered_at": AT, "receiver": "Ana", "tracking_events": []}
+    },
+    EventType.CANCELED: {"cancellation": {"reason": "cliente desistiu", "cancelled_at": AT}},
+    EventType.STATUS_CHANGED: {"status": {"code": "30", "name": "Pronto"}},
+}
+
+
+def event_record(
+    event_type: EventType = EventType.INVOICE_AUTHORIZED,
+    *,
+    integration: str = "loja-1",
+    tenant: str = "acme",
+    order: str = "PED-1",
+    sequence: int = 1,
+    **overrides: Any,
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "event_id": str(uuid.uuid4()),
+        "tenant": tenant,
+        "integration": integration,
+        "erp_order_id": f"ERP-{order}",
+        "platform_order_id": order,
+        "sequence": sequence,
+        "occurred_at": AT,
+        "producer": "tests",
+        "event_type": event_type.value,
+        "invoice": None,
+        "shipment": None,
+        "delivery": None,
+        "cancellation": None,
+        "status": None,
+    }
+    record.update(PAYLOADS[event_type])
+    record.update(overrides)
+    return record
+
+
+def event(event_type: EventType = EventType.INVOICE_AUTHORIZED, **kw: Any) -> OrderEvent:
+    return OrderEvent.from_avro(event_record(event_type, **kw))
+
+
+def config(**overrides: Any) -> IntegrationConfig:
+    values: dict[str, Any] = {
+        "integration_id": "loja-1",
+        "tenant": "acme",
+        "platform": "sandbox",
+        "store_url": "http://127.0.0.1:1/stores/loja-1/",
+        "send_order_updates": True,
+        "send_cancellations": True,
+        "send_delivery_info": True,
+        "status_map": {"20": "handling", "30": "ready"},
+    }
+    values.update(overrides)
+    return IntegrationConfig(**values)
+
+
+def jsonable(record: dict[str, Any]) -> dict[str, Any]:
+    """The JSON line an ERP would write for this record."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.isoformat().replace("+00:00", "Z")
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    result: dict[str, Any] = convert(record)
+    return result

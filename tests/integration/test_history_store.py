@@ -1,0 +1,36 @@
+"""The history on the embedded ClickHouse engine: migrations and exactly-once batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streams.history.store import HistoryStore
+from streams.records import DispatchOutcome, Outcome, now_utc
+
+pytestmark = pytest.mark.integration
+
+
+def outcome(event_id: str) -> DispatchOutcome:
+    return DispatchOutcome(
+        event_id=event_id, tenant="acme", integration="loja-1", platform="sandbox",
+        erp_order_id="E1", platform_order_id="P1", sequence=1, event_type="SHIPPED",
+        action="SHIP", outcome=Outcome.SENT, reason_code="DELIVERED", attempt=1,
+        occurred_at=now_utc(), decided_at=now_utc(), http_status=200, latency_ms=3.25,
+    )  # fmt: skip
+
+
+def test_migrations_are_idempotent_and_batches_deduplicate(tmp_path: Path) -> None:
+    store = HistoryStore(f"chdb://{tmp_path / 'ch'}")
+    assert store.migrate() == [1]
+    assert store.migrate() == []
+    batch = [outcome("e1"), outcome("e2")]
+    store.insert_outcomes(batch, dedup_token="orders.outcomes:0:0-1:2")
+    store.insert_outcomes(batch, dedup_token="orders.outcomes:0:0-1:2")  # a replayed batch
+    store.insert_outcomes([outcome("e3")], dedup_token="orders.outcomes:0:2-2:1")
+    rows = store.query(
+        "SELECT event_id, http_status, latency_ms FROM status_send_history ORDER BY event_id"
+    )
+    assert [r["event_id"] for r in rows] == ["e1", "e2", "e3"]
+    assert rows[0]["http_status"] == 200 and rows[0]["latency_ms"] == 3.25

@@ -1,0 +1,44 @@
+"""How the connector base classifies a platform's answers, by table."""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors.base import classify_status, retry_after_seconds
+from streams.reasons import ReasonCode as R
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable", "reason"),
+    [
+        (408, True, R.TIMEOUT),
+        (425, True, R.TIMEOUT),
+        (429, True, R.RATE_LIMITED),
+        (500, True, R.HTTP_SERVER_ERROR),
+        (502, True, R.HTTP_SERVER_ERROR),
+        (503, True, R.HTTP_SERVER_ERROR),
+        (504, True, R.HTTP_SERVER_ERROR),
+        (400, False, R.HTTP_REJECTED),
+        (401, False, R.AUTH_REJECTED),
+        (403, False, R.AUTH_REJECTED),
+        (404, False, R.ORDER_NOT_FOUND),
+        (409, False, R.HTTP_REJECTED),
+        (422, False, R.HTTP_REJECTED),
+        (301, False, R.REDIRECT_REFUSED),
+        (302, False, R.REDIRECT_REFUSED),
+    ],
+)
+def test_status_table(status: int, retryable: bool, reason: R) -> None:
+    assert classify_status(status) == (retryable, reason)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [(None, None), ("", None), ("7", 7.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None)],
+)
+def test_retry_after(header: str | None, seconds: float | None) -> None:
+    assert retry_after_seconds(header) == seconds
+
+
+def test_retry_after_http_date_in_the_past_is_zero() -> None:
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
