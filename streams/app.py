@@ -7,7 +7,7 @@ object (``Dispatcher``, ``HistorySink``) that holds the logic and is tested alon
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiohttp import web
@@ -44,6 +44,11 @@ def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
     )
 
 
+def _raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """Bytes in, bytes out: the codec, not Faust, owns Avro and Confluent framing."""
+    return app.topic(name, key_serializer="raw", value_serializer="raw")
+
+
 def _start_web(app: faust.App, web_app: web.Application, host: str, port: int) -> None:
     @app.task
     async def serve() -> None:
@@ -68,10 +73,9 @@ def _source(event: EventT) -> SourceMessage:
 def build_worker(settings: Settings) -> faust.App:
     app = _faust_app(settings, "dispatch")
     codec = Codec(settings)
-    raw = {"key_serializer": "raw", "value_serializer": "raw"}
-    events_topic = app.topic(settings.topic(topics.EVENTS), **raw)
-    outcomes_topic = app.topic(settings.topic(topics.OUTCOMES), **raw)
-    dlt_topic = app.topic(settings.topic(topics.DLT), **raw)
+    events_topic = _raw_topic(app, settings.topic(topics.EVENTS))
+    outcomes_topic = _raw_topic(app, settings.topic(topics.OUTCOMES))
+    dlt_topic = _raw_topic(app, settings.topic(topics.DLT))
     configs = IntegrationConfigs(settings, codec)
     dispatcher = Dispatcher(settings, codec, configs, ConnectorPool(settings))
 
@@ -127,15 +131,12 @@ def build_history(settings: Settings) -> faust.App:
     if applied:
         log.info("history migrations applied: %s", applied)
     sink = HistorySink(store, codec)
-    outcomes_topic = app.topic(
-        settings.topic(topics.OUTCOMES), key_serializer="raw", value_serializer="raw"
-    )
+    outcomes_topic = _raw_topic(app, settings.topic(topics.OUTCOMES))
 
     @app.agent(outcomes_topic, name="sink")
     async def write_history(stream: faust.StreamT[bytes]) -> None:
-        async for batch in stream.take_events(
-            settings.sink_batch_size, within=settings.sink_flush_interval_s
-        ):
+        batches = cast("faust.Stream[bytes]", stream).take_events  # StreamT omits it
+        async for batch in batches(settings.sink_batch_size, within=settings.sink_flush_interval_s):
             decoded = [(sink.decode(e.message.value), e.message) for e in batch]
             outcomes = [o for o, _ in decoded if o is not None]
             offsets = [(m.topic, m.partition, m.offset) for _, m in decoded]

@@ -90,4 +90,4 @@ class Codec:
                 ReasonCode.UNKNOWN_SCHEMA,
             ) from exc
 
-        return fastavro.parse_schema(json.loads(registered.schema_str))
+        return fastavro.parse_schema(json.loads(registered.schema_str or "null"))

@@ -218,7 +218,7 @@ def business_errors(record: Mapping[str, Any]) -> list[FieldError]:
     if record.get("sequence", 0) < 0:
         errors.append(FieldError("sequence", f"expected at least 0, got {record.get('sequence')}"))
     try:
-        event_type = EventType(record.get("event_type"))
+        event_type = EventType(str(record.get("event_type")))
     except ValueError:
         errors.append(
             FieldError("event_type", f"unknown event type {_show(record.get('event_type'))}")

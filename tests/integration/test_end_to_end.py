@@ -107,3 +107,36 @@ def test_bad_records_become_invalid_outcomes_and_dead_letters(
     headers = dict(dead[0].headers())
     assert headers["ordersync.original.topic"] == topic.encode()
     assert headers["ordersync.error.reason"] in (b"NOT_FRAMED", b"UNKNOWN_SCHEMA")
+
+
+def publish_one(settings: Settings, record: dict[str, object]) -> str:
+    report = publish_file(settings, io.StringIO(json.dumps(jsonable(record))))
+    assert report.published == 1, report
+    return str(record["event_id"])
+
+
+def test_config_changes_apply_to_the_next_event_without_restart(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    store = f"{local_run.sandbox_url}/stores/loja-1/"
+    apply(settings, local_run, config(store_url=store, send_cancellations=False))
+    first = publish_one(settings, event_record(EventType.CANCELED, order="C1"))
+    result = local_run.wait_for_terminal([first], timeout_s=60)["events"][first]
+    assert (result["outcome"], result["reason_code"]) == ("SKIPPED", "AUTOMATION_CANCELLATIONS_OFF")
+
+    apply_configs(settings, [config(store_url=store, send_cancellations=True)])
+    wait_until(
+        lambda: http_json(f"{local_run.worker_url}/api/integrations")[0]["send_cancellations"],
+        30,
+        "the worker to see the change",
+    )
+    second = publish_one(settings, event_record(EventType.CANCELED, order="C2"))
+    result = local_run.wait_for_terminal([second], timeout_s=60)["events"][second]
+    assert (result["outcome"], result["reason_code"]) == ("SENT", "DELIVERED")
+
+    # a tombstone removes the integration: its events become visible errors, not drops
+    apply_configs(settings, ["loja-1"])
+    wait_until(lambda: http_json(f"{local_run.worker_url}/api/integrations") == [], 30, "removal")
+    third = publish_one(settings, event_record(EventType.CANCELED, order="C3"))
+    result = local_run.wait_for_terminal([third], timeout_s=60)["events"][third]
+    assert (result["outcome"], result["reason_code"]) == ("DEAD_LETTERED", "UNKNOWN_INTEGRATION")
