@@ -6,11 +6,13 @@ object (``Dispatcher``, ``HistorySink``) that holds the logic and is tested alon
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, cast
 
 import faust
 from aiohttp import web
+from faust.exceptions import ProducerSendError
 from faust.types import EventT
 
 import schemas
@@ -39,6 +41,7 @@ def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
         producer_acks=-1,
+        producer_max_request_size=topics.MAX_RECORD_BYTES,
         datadir=str(datadir),
         **extra,
     )
@@ -70,6 +73,31 @@ def _source(event: EventT) -> SourceMessage:
     )
 
 
+async def send_reliably(
+    topic: faust.TopicT, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+) -> None:
+    """Send, retrying until the producer takes it: the event is not acknowledged before.
+
+    A record too large for the producer can never go; it is replaced by a marker that
+    names its size, so the loss is visible instead of silent.
+    """
+    backoff = 0.1
+    while True:
+        try:
+            await topic.send(key=key, value=value, headers=headers)
+            return
+        except ProducerSendError as exc:
+            if "MessageSizeTooLarge" in repr(exc.__cause__ or exc):
+                size = len(value or b"")
+                log.error("record of %d bytes too large for %s; sending a marker", size, topic)
+                value = None
+                headers = [*headers, ("ordersync.value.dropped.bytes", str(size).encode())]
+                continue
+            log.exception("could not send to %s; retrying in %.1fs", topic, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+
 def build_worker(settings: Settings) -> faust.App:
     app = _faust_app(settings, "dispatch")
     codec = Codec(settings)
@@ -81,15 +109,13 @@ def build_worker(settings: Settings) -> faust.App:
 
     async def publish(handled: Handled) -> None:
         for outcome in handled.outcomes:
-            await outcomes_topic.send(
-                key=outcome.key.encode(),
-                value=codec.encode(
-                    outcomes_topic.get_topic_name(), schemas.DISPATCH_OUTCOME, outcome.to_avro()
-                ),
+            value = codec.encode(
+                outcomes_topic.get_topic_name(), schemas.DISPATCH_OUTCOME, outcome.to_avro()
             )
+            await send_reliably(outcomes_topic, outcome.key.encode(), value, [])
         if handled.dead_letter is not None:
             dead = handled.dead_letter
-            await dlt_topic.send(key=dead.key, value=dead.value, headers=dead.headers)
+            await send_reliably(dlt_topic, dead.key, dead.value, dead.headers)
 
     @app.task
     async def read_configs() -> None:

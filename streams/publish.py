@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -22,6 +22,7 @@ from streams.records import order_key
 from streams.settings import Settings
 from streams.validation import parse_event
 
+PROGRESS_EVERY = 1000
 EXIT_OK = 0
 EXIT_INVALID_NOTHING_SENT = 2
 EXIT_PUBLISHED_WITH_REJECTS = 3
@@ -80,7 +81,10 @@ def make_producer(settings: Settings) -> Producer:
 
 
 def publish_records(
-    settings: Settings, records: list[dict[str, Any]], codec: Codec | None = None
+    settings: Settings,
+    records: list[dict[str, Any]],
+    codec: Codec | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PublishReport:
     codec = codec or Codec(settings)
     producer = make_producer(settings)
@@ -104,6 +108,10 @@ def publish_records(
                 producer.poll(0.1)
         producer.poll(0)
         report.event_ids.append(record["event_id"])
+        if progress is not None and len(report.event_ids) % PROGRESS_EVERY == 0:
+            progress(len(report.event_ids), len(records))
+    if progress is not None and records:
+        progress(len(records), len(records))
     remaining = producer.flush(60)
     if remaining:
         report.delivery_errors.append(f"{remaining} message(s) not delivered within 60s")
@@ -111,7 +119,10 @@ def publish_records(
 
 
 def publish_file(
-    settings: Settings, stream: IO[str], strict: bool = True, progress: IO[str] | None = None
+    settings: Settings,
+    stream: IO[str],
+    strict: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PublishReport:
     valid: list[dict[str, Any]] = []
     rejected: list[LineError] = []
@@ -122,17 +133,25 @@ def publish_file(
             valid.append(record)
     if rejected and strict:
         return PublishReport(rejected=rejected)
-    report = publish_records(settings, valid) if valid else PublishReport()
+    report = publish_records(settings, valid, progress=progress) if valid else PublishReport()
     report.rejected = rejected
-    if progress is not None:
-        print(f"published {report.published}, rejected {len(rejected)}", file=progress)
     return report
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    bar = "#" * filled + "-" * (width - filled)
+    print(
+        f"\r[{bar}] {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True
+    )
 
 
 def main_publish(settings: Settings, path: str, strict: bool) -> int:
     stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
     with stream:
-        report = publish_file(settings, stream, strict=strict)
+        progress = _progress_bar if sys.stderr.isatty() else None
+        report = publish_file(settings, stream, strict=strict, progress=progress)
     for rejected in report.rejected:
         print(rejected, file=sys.stderr)
     for error in report.delivery_errors:

@@ -14,12 +14,20 @@ RETRY_1 = "orders.retry.1"
 RETRY_2 = "orders.retry.2"
 DLT = "orders.dlt"
 CONFIG = "integrations.config"
+MAX_RECORD_BYTES = 2 * 1024 * 1024
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
     keyed = [EVENTS, OUTCOMES, RETRY_1, RETRY_2, DLT]
     specs = [
-        NewTopic(settings.topic(name), num_partitions=settings.partitions, replication_factor=1)
+        NewTopic(
+            settings.topic(name),
+            num_partitions=settings.partitions,
+            replication_factor=1,
+            # a dead letter is the original record plus headers: it must fit whatever the
+            # events topic accepted
+            config={"max.message.bytes": str(MAX_RECORD_BYTES)} if name == DLT else {},
+        )
         for name in keyed
     ]
     specs.append(

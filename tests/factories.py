@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -66,7 +67,7 @@ def event_record(
         "cancellation": None,
         "status": None,
     }
-    record.update(PAYLOADS[event_type])
+    record.update(copy.deepcopy(PAYLOADS[event_type]))
     record.update(overrides)
     return record
 

@@ -26,6 +26,7 @@ class HistoryApi:
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/summary", self.summary)
+        app.router.add_get("/api/history", self.history)
         app.router.add_post("/api/lookup", self.lookup)
         app.router.add_get("/api/orders/{tenant}/{integration}/{order}", self.order_timeline)
 
@@ -41,6 +42,30 @@ class HistoryApi:
             "SELECT count() AS rows, uniqExact(event_id) AS events FROM status_send_history"
         )
         return web.json_response({"by_outcome": rows, "total": total[0]})
+
+    async def history(self, request: web.Request) -> web.Response:
+        """Outcomes, newest first, filtered by ``tenant``, ``integration``, ``order``, ``outcome``."""
+        filters = {
+            "tenant": "tenant",
+            "integration": "integration",
+            "order": "platform_order_id",
+            "outcome": "outcome",
+        }
+        clauses, params = [], {}
+        for name, column in filters.items():
+            if name in request.query:
+                clauses.append(f"{column} = {{{name}:String}}")
+                params[name] = request.query[name]
+        try:
+            limit = min(int(request.query.get("limit", "100")), 1000)
+        except ValueError:
+            raise web.HTTPBadRequest(text="limit: expected an integer") from None
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._query(
+            f"SELECT * FROM status_send_history {where} ORDER BY decided_at DESC LIMIT {limit}",
+            **params,
+        )
+        return web.json_response([_jsonable(r) for r in rows])
 
     async def lookup(self, request: web.Request) -> web.Response:
         """Latest outcome of each given event id: ``{"event_ids": [...]}``."""
