@@ -16,6 +16,7 @@ timeouts, redirects (never followed) and the status table:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from connectors.http import BlockedAddressError
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, IntegrationConfig, OrderEvent, now_utc
@@ -78,11 +80,49 @@ def retry_after_seconds(value: str | None) -> float | None:
         return None
 
 
+class RateLimiter:
+    """Spaces calls to one store: at most ``rate`` per second, adapting to the platform.
+
+    A platform that says how much budget is left (Shopify's call-limit header,
+    Nuvemshop's ``x-rate-limit-*``) slows the limiter down before it answers 429; a
+    ``Retry-After`` pauses the store until then.
+    """
+
+    def __init__(self, rate_per_s: float | None) -> None:
+        self.interval = 1.0 / rate_per_s if rate_per_s else 0.0
+        self._next = 0.0
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        if not self.interval and not self._paused_until:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next, self._paused_until)
+            self._next = start + self.interval
+        if start > now:
+            await asyncio.sleep(start - now)
+
+    def pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def slow_down(self, factor: float) -> None:
+        self.interval = max(self.interval, 0.001) * factor
+
+
 class Connector:
-    """Base of every platform connector. Subclasses set ``platform`` and ``actions``."""
+    """Base of every platform connector. Subclasses set ``platform`` and ``actions``.
+
+    Hooks: ``auth_headers`` / ``auth_params`` (credentials), ``build_request`` (one
+    call per action), ``is_already_done`` (the platform's "nothing to do" answers),
+    ``observe`` (rate headers). A platform that needs several calls for one action
+    (look something up, then act) overrides ``execute`` and uses ``call`` for each.
+    """
 
     platform: ClassVar[str]
     actions: ClassVar[frozenset[Action]]
+    default_rate_per_s: ClassVar[float | None] = None
 
     def __init__(
         self,
@@ -93,34 +133,54 @@ class Connector:
         self.config = config
         self.credentials = credentials
         self.client = client
+        self.limiter = RateLimiter(config.rate_limit_per_s or self.default_rate_per_s)
 
     # -- hooks -----------------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
         return {}
 
+    def auth_params(self) -> dict[str, str]:
+        return {}
+
     def build_request(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> PlatformRequest:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} builds no request for {action}")
 
     def is_already_done(self, action: Action, response: httpx.Response) -> bool:
         return False
 
+    def observe(self, response: httpx.Response) -> None:
+        """Adapt to the platform's rate-limit headers; the default reads none."""
+
+    async def execute(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> httpx.Response:
+        return await self.call(action, self.build_request(action, event, platform_status))
+
     # -- mechanics -------------------------------------------------------------------
-    async def send(
-        self, action: Action, event: OrderEvent, platform_status: str | None = None
-    ) -> Delivery:
-        request = self.build_request(action, event, platform_status)
-        started = time.perf_counter()
+    def require_credentials(self) -> Secret:
+        if self.credentials is None:
+            raise PermanentDeliveryError(
+                f"{self.platform} needs credentials; set credentials_ref on the integration",
+                reason_code=ReasonCode.CREDENTIALS_MISSING,
+            )
+        return self.credentials
+
+    async def call(self, action: Action, request: PlatformRequest) -> httpx.Response:
+        """One HTTP call; raises a classified ``DeliveryError`` unless it succeeded."""
+        await self.limiter.acquire()
         try:
             response = await self.client.request(
                 request.method,
                 request.path,
                 json=request.json,
                 content=request.content,
-                params=dict(request.params) or None,
+                params={**self.auth_params(), **request.params} or None,
                 headers={**self.auth_headers(), **request.headers},
             )
+        except BlockedAddressError as exc:
+            raise PermanentDeliveryError(str(exc), reason_code=ReasonCode.ADDRESS_BLOCKED) from exc
         except httpx.TimeoutException as exc:
             raise RetryableDeliveryError(
                 f"{type(exc).__name__} calling {request.method} {request.path}",
@@ -131,12 +191,13 @@ class Connector:
                 f"{type(exc).__name__} calling {request.method} {request.path}: {exc}",
                 reason_code=ReasonCode.CONNECTION_ERROR,
             ) from exc
-        latency_ms = (time.perf_counter() - started) * 1000
-        if response.is_success:
-            return Delivery(response.status_code, latency_ms, already_done=False)
-        if self.is_already_done(action, response):
-            return Delivery(response.status_code, latency_ms, already_done=True)
+        self.observe(response)
+        if response.is_success or self.is_already_done(action, response):
+            return response
         retryable, reason = classify_status(response.status_code)
+        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        if retry_after:
+            self.limiter.pause(retry_after)
         message = (
             f"{request.method} {request.path} answered {response.status_code}: {_excerpt(response)}"
         )
@@ -145,7 +206,19 @@ class Connector:
             message,
             reason_code=reason,
             http_status=response.status_code,
-            retry_after_s=retry_after_seconds(response.headers.get("retry-after")),
+            retry_after_s=retry_after,
+        )
+
+    async def send(
+        self, action: Action, event: OrderEvent, platform_status: str | None = None
+    ) -> Delivery:
+        started = time.perf_counter()
+        response = await self.execute(action, event, platform_status)
+        latency_ms = (time.perf_counter() - started) * 1000
+        return Delivery(
+            response.status_code,
+            latency_ms,
+            already_done=not response.is_success,
         )
 
 

@@ -8,11 +8,13 @@ every event has a terminal outcome in ClickHouse and prints the summary.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import signal
 import threading
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -124,14 +126,9 @@ def run_demo(settings: Settings, oneshot: bool) -> int:
     stack.up()
     ensure_topics(settings)
     log_dir = settings.var_dir / "log"
-    local = LocalRun(
-        settings,
-        log_dir,
-        {
-            "ORDERSYNC_SECRET_LOJA_CENTRO_TOKEN": DEMO_SECRET,
-            "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
-        },
-    )
+    # the sandbox platform listens on loopback, which store URLs may not use by default
+    settings = replace(settings, allowed_networks=(ipaddress.ip_network("127.0.0.0/8"),))
+    local = LocalRun(settings, log_dir, {"ORDERSYNC_SECRET_LOJA_CENTRO_TOKEN": DEMO_SECRET})
     try:
         print("starting the sandbox platform, the history process and a dispatch worker...")
         local.start()
@@ -165,8 +162,6 @@ def run_demo(settings: Settings, oneshot: bool) -> int:
 def _on_port(config: IntegrationConfig | str, port: int) -> IntegrationConfig | str:
     if isinstance(config, str):
         return config
-    from dataclasses import replace
-
     return replace(config, store_url=config.store_url.replace(":8070/", f":{port}/"))
 
 

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import httpx
-
 import schemas
 from connectors import CONNECTORS, Connector
+from connectors.http import make_client
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.decision import OrderState, Send, Skip, decide
@@ -85,10 +84,10 @@ class ConnectorPool:
                     f"(ORDERSYNC_SECRET_{config.credentials_ref} or the secrets directory)",
                     reason_code=ReasonCode.CREDENTIALS_MISSING,
                 )
-        client = httpx.AsyncClient(
-            base_url=config.store_url,
-            timeout=self.settings.http_timeout_s,
-            follow_redirects=False,
+        client = make_client(
+            config.store_url,
+            timeout_s=self.settings.http_timeout_s,
+            allowed=self.settings.allowed_networks,
         )
         connector = CONNECTORS[config.platform](config, credentials, client)
         self._pool[config.integration_id] = (config, connector)

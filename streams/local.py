@@ -93,6 +93,7 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
             "ORDERSYNC_WORKER_PORT": str(settings.worker_port),
             "ORDERSYNC_HISTORY_PORT": str(settings.history_port),
             "ORDERSYNC_SANDBOX_PORT": str(settings.sandbox_port),
+            "ORDERSYNC_ALLOWED_NETWORKS": ",".join(str(n) for n in settings.allowed_networks),
         }
     )
     env.update(extra or {})

@@ -33,6 +33,8 @@ TEST_ENV = {
         "ORDERSYNC_TEST_REGISTRY", "http://127.0.0.1:18081/apis/ccompat/v7"
     ),
     "ORDERSYNC_PARTITIONS": "4",
+    # the sandbox and the platform emulators listen on loopback
+    "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
 }
 
 

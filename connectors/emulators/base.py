@@ -1,0 +1,156 @@
+"""A local stand-in for a platform's API that checks the vendor's request contract.
+
+A platform emulator declares its routes; each route names the auth it expects and the
+JSON fields the vendor requires. A request that breaks the contract gets the answer
+the vendor would give (401/403/400/404) and is recorded with the reason, so a contract
+test asserts both what the connector sent and that nothing was refused. Tests can
+queue faults — a status (with ``Retry-After``), a delay, a dropped connection — and an
+"already done" answer for repeated calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+Handler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+    route: str | None
+    refused: str | None = None  # why the emulator refused it, None when accepted
+
+
+@dataclass
+class Fault:
+    status: int = 503
+    delay_s: float = 0.0
+    drop: bool = False  # close the connection without an answer
+    retry_after: str | None = None
+    body: Any = None
+
+
+@dataclass
+class Route:
+    method: str
+    path: str  # aiohttp pattern, e.g. /api/oms/pvt/orders/{order_id}/invoice
+    name: str
+    required: tuple[str, ...] = ()  # dotted JSON paths that must be present and non-empty
+    status: int = 200
+    response: Any = field(default_factory=dict)
+    handler: Handler | None = None  # for answers that depend on the request
+
+
+def missing_fields(body: Any, required: tuple[str, ...]) -> list[str]:
+    missing = []
+    for dotted in required:
+        node = body
+        for part in dotted.split("."):
+            if isinstance(node, list):
+                node = node[0] if node else None
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None or node == "" or node == []:
+            missing.append(dotted)
+    return missing
+
+
+class PlatformEmulator:
+    """Subclasses set ``platform`` and ``routes`` and implement ``auth_error``."""
+
+    platform = "emulator"
+    routes: ClassVar[tuple[Route, ...]] = ()
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.faults: list[Fault] = []
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    # -- what subclasses fill ----------------------------------------------------------
+    def auth_error(self, request: web.Request) -> tuple[int, str] | None:
+        """(status, reason) when the request's credentials are wrong; None when right."""
+        return None
+
+    # -- test controls -----------------------------------------------------------------
+    def fail_next(self, *faults: Fault) -> None:
+        self.faults.extend(faults)
+
+    def accepted(self, route: str | None = None) -> list[Call]:
+        return [c for c in self.calls if c.refused is None and (route is None or c.route == route)]
+
+    # -- server ------------------------------------------------------------------------
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        for route in self.routes:
+            app.router.add_route(route.method, route.path, self._handle(route))
+        return app
+
+    async def start(self, port: int = 0) -> str:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets  # type: ignore[attr-defined]
+        bound = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self.base_url = f"http://127.0.0.1:{bound}"
+        return self.base_url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _handle(self, route: Route) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            raw = await request.read()
+            body: Any
+            try:
+                body = json.loads(raw) if raw and "json" in request.content_type else raw.decode()
+            except (ValueError, UnicodeDecodeError):
+                body = raw
+            call = Call(
+                request.method,
+                request.path,
+                dict(request.query),
+                dict(request.headers),
+                body,
+                route.name,
+            )
+            self.calls.append(call)
+            if self.faults:
+                fault = self.faults.pop(0)
+                call.refused = f"fault {fault.status}"
+                if fault.delay_s:
+                    await asyncio.sleep(fault.delay_s)
+                if fault.drop:
+                    assert request.transport is not None
+                    request.transport.close()
+                    return web.Response(status=500)  # never reaches the client
+                headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
+                return web.json_response(
+                    fault.body or {"error": "injected"}, status=fault.status, headers=headers
+                )
+            auth = self.auth_error(request)
+            if auth is not None:
+                call.refused = auth[1]
+                return web.json_response({"error": auth[1]}, status=auth[0])
+            missing = missing_fields(body, route.required) if route.required else []
+            if missing:
+                call.refused = f"missing {', '.join(missing)}"
+                return web.json_response({"error": call.refused}, status=400)
+            if route.handler is not None:
+                return await route.handler(request, body)
+            return web.json_response(route.response, status=route.status)
+
+        return handle

@@ -1,0 +1,114 @@
+"""Store URLs on non-public addresses are refused, on the address actually connected to."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from connectors.http import blocked_reason, make_client
+from connectors.sandbox import SandboxConnector
+from streams.errors import PermanentDeliveryError
+from streams.records import Action
+from tests.factories import config, event
+
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
+
+
+@pytest.mark.parametrize(
+    ("address", "label"),
+    [
+        ("127.0.0.1", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.9", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.169.254", "link-local"),
+        ("fe80::1", "link-local"),
+        ("100.64.0.1", "not a public address"),  # CGNAT
+        ("0.0.0.0", "unspecified"),
+        ("224.0.0.1", "multicast"),
+        ("::ffff:127.0.0.1", "loopback"),
+    ],
+)
+def test_non_public_addresses_are_blocked(address: str, label: str) -> None:
+    reason = blocked_reason(ipaddress.ip_address(address), ())
+    assert reason is not None and label in reason
+
+
+def test_public_and_allowed_addresses_pass() -> None:
+    assert blocked_reason(ipaddress.ip_address("200.147.35.149"), ()) is None
+    assert blocked_reason(ipaddress.ip_address("127.0.0.1"), LOOPBACK) is None
+
+
+async def with_server(routes: web.RouteTableDef, test: Callable[[int], Awaitable[Any]]) -> Any:
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        return await test(port)
+    finally:
+        await runner.cleanup()
+
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/stores/s/orders/{order}/actions/{action}")
+async def accept(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+@routes.post("/redirect/orders/{order}/actions/{action}")
+async def redirect(request: web.Request) -> web.Response:
+    raise web.HTTPFound("http://169.254.169.254/latest/meta-data/")
+
+
+async def send(base: str, allowed: tuple[Any, ...]) -> Any:
+    client = make_client(base, timeout_s=5, allowed=allowed)
+    connector = SandboxConnector(config(store_url=base), None, client)
+    try:
+        return await connector.send(Action.INVOICE, event())
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_loopback_store_is_refused_unless_allowed(host: str) -> None:
+    async def run(port: int) -> None:
+        base = f"http://{host}:{port}/stores/s/"
+        with pytest.raises(PermanentDeliveryError) as caught:
+            await send(base, ())
+        assert caught.value.reason_code == "ADDRESS_BLOCKED"
+        assert "loopback" in str(caught.value)
+        delivery = await send(base, LOOPBACK)
+        assert delivery.http_status == 200
+
+    asyncio.run(with_server(routes, run))
+
+
+def test_redirects_are_not_followed() -> None:
+    async def run(port: int) -> None:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            await send(f"http://127.0.0.1:{port}/redirect/", LOOPBACK)
+        assert caught.value.reason_code == "REDIRECT_REFUSED"
+        assert caught.value.http_status == 302
+
+    asyncio.run(with_server(routes, run))
+
+
+def test_metadata_address_is_refused_without_connecting() -> None:
+    async def run() -> None:
+        with pytest.raises(PermanentDeliveryError) as caught:
+            await send("http://169.254.169.254/stores/s/", LOOPBACK)
+        assert caught.value.reason_code == "ADDRESS_BLOCKED"
+
+    asyncio.run(run())
