@@ -14,6 +14,7 @@ for the connection. Redirects are never followed.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
 from collections.abc import Sequence
@@ -98,6 +99,15 @@ class GuardedTransport(httpx.AsyncBaseTransport):
             refusal = _refusal(exc)
             if refusal is not None:
                 raise BlockedAddressError(refusal, request=request) from exc
+            cause = exc.__cause__
+            if isinstance(exc, httpx.TimeoutException) and not isinstance(
+                cause, asyncio.TimeoutError | aiohttp.ServerTimeoutError
+            ):
+                # httpx-aiohttp maps every aiohttp connection error to ConnectTimeout;
+                # a refused or dropped connection is not a timeout
+                raise httpx.ConnectError(
+                    f"{type(cause).__name__}: {cause}", request=request
+                ) from exc
             raise
 
     async def aclose(self) -> None:

@@ -81,7 +81,12 @@ def check_classification(
         emulator = make_emulator()
         emulator.fail_next(*faults)
         async with connected(
-            emulator, connector_cls, secret=use_secret, path=path, timeout_s=timeout_s, **config_overrides
+            emulator,
+            connector_cls,
+            secret=use_secret,
+            path=path,
+            timeout_s=timeout_s,
+            **config_overrides,
         ) as (_, connector):
             try:
                 await connector.send(action, event, platform_status)
