@@ -21,6 +21,7 @@ from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
 from streams.history.api import HistoryApi
+from streams.history.resend import RESEND_OF, Resender
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
 from streams.settings import Settings
@@ -61,6 +62,14 @@ def _start_web(app: faust.App, web_app: web.Application, host: str, port: int) -
         log.info("%s API listening on http://%s:%d", app.conf.id, host, port)
 
 
+def _header(headers: Any, name: str) -> str | None:
+    items = headers.items() if isinstance(headers, dict) else (headers or [])
+    for key, value in items:
+        if key == name and value is not None:
+            return bytes(value).decode("utf-8", errors="replace")
+    return None
+
+
 def _source(event: EventT) -> SourceMessage:
     message = event.message
     return SourceMessage(
@@ -70,6 +79,7 @@ def _source(event: EventT) -> SourceMessage:
         key=message.key,
         value=message.value,
         timestamp=message.timestamp,
+        resend_of=_header(message.headers, RESEND_OF),
     )
 
 
@@ -181,7 +191,7 @@ def build_history(settings: Settings) -> faust.App:
         )
 
     web_app.router.add_get("/health", health)
-    HistoryApi(store).routes(web_app)
+    HistoryApi(store, Resender(settings, store, codec)).routes(web_app)
     _start_web(app, web_app, settings.bind_host, settings.history_port)
     return app
 

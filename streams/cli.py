@@ -55,6 +55,36 @@ def _integrations(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _resend(settings: Settings, args: argparse.Namespace) -> int:
+    import getpass
+
+    from streams.local import http_json
+
+    body = {
+        "event_ids": args.event_ids,
+        "order": args.order,
+        "integration": args.integration,
+        "tenant": args.tenant,
+        "outcomes": args.outcomes,
+        "reason": args.reason,
+        "since": args.since,
+        "until": args.until,
+        "limit": args.limit,
+        "dry_run": args.dry_run,
+        "operator": getpass.getuser(),
+    }
+    report = http_json(f"http://127.0.0.1:{settings.history_port}/api/resend", body, timeout=120)
+    verb = "would resend" if report["dry_run"] else "resent"
+    print(f"{verb} {report['resent']} of {report['selected']} selected event(s)")
+    for event_id in report["event_ids"]:
+        print(f"  {event_id}")
+    if report["missing"]:
+        print(
+            f"{len(report['missing'])} original(s) no longer in Kafka: {', '.join(report['missing'])}"
+        )
+    return 0 if not report["missing"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ordersync", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="publish the valid lines and list the invalid ones",
     )
+
+    resend = sub.add_parser(
+        "resend", help="resend events (by default: open errors) through the history process"
+    )
+    resend.add_argument("--event-id", action="append", default=[], dest="event_ids")
+    resend.add_argument("--order", help="platform order id")
+    resend.add_argument("--integration")
+    resend.add_argument("--tenant")
+    resend.add_argument(
+        "--outcome",
+        action="append",
+        default=[],
+        dest="outcomes",
+        help="latest outcome to select (default: DEAD_LETTERED, FAILED, INVALID)",
+    )
+    resend.add_argument("--reason", help="reason code of the latest outcome")
+    resend.add_argument("--since", help="ISO-8601 date-time")
+    resend.add_argument("--until", help="ISO-8601 date-time")
+    resend.add_argument("--limit", type=int, default=1000)
+    resend.add_argument("--dry-run", action="store_true", help="list what would be resent")
 
     sub.add_parser("worker", help="run a dispatch worker")
     sub.add_parser("history", help="run the history sink and the report API")
@@ -119,6 +169,8 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             from streams.publish import main_publish
 
             return main_publish(settings, args.file, args.strict)
+        case "resend":
+            return _resend(settings, args)
         case "worker":
             from streams.app import build_worker, run
 

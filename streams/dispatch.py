@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import schemas
@@ -49,6 +49,7 @@ class SourceMessage:
     key: bytes | None
     value: bytes | None
     timestamp: float | None = None
+    resend_of: str | None = None  # set when an operator resent the event
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,12 @@ class Dispatcher:
         self.pool = pool
 
     async def handle(self, message: SourceMessage) -> Handled:
+        handled = await self._handle_safely(message)
+        if message.resend_of:
+            handled.outcomes = [replace(o, resend_of=message.resend_of) for o in handled.outcomes]
+        return handled
+
+    async def _handle_safely(self, message: SourceMessage) -> Handled:
         try:
             return await self._handle(message)
         except Exception as exc:  # the last line of defence: never lose the event

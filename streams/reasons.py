@@ -45,6 +45,8 @@ class ReasonCode(StrEnum):
     CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
     ADDRESS_BLOCKED = "ADDRESS_BLOCKED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # operators
+    OPERATOR_RESEND = "OPERATOR_RESEND"
 
 
 PT_BR: dict[ReasonCode, str] = {
@@ -79,6 +81,7 @@ PT_BR: dict[ReasonCode, str] = {
     ReasonCode.CREDENTIALS_MISSING: "Credenciais da integração não encontradas",
     ReasonCode.ADDRESS_BLOCKED: "Endereço da loja não permitido",
     ReasonCode.INTERNAL_ERROR: "Erro interno",
+    ReasonCode.OPERATOR_RESEND: "Reenviado pelo operador",
 }
 
 

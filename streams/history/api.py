@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from streams.history.resend import OPEN_ERRORS, Resender, Selection
 from streams.history.store import HistoryStore
 from streams.records import TERMINAL_OUTCOMES
 
@@ -21,13 +22,15 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 class HistoryApi:
-    def __init__(self, store: HistoryStore) -> None:
+    def __init__(self, store: HistoryStore, resender: Resender) -> None:
         self.store = store
+        self.resender = resender
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/summary", self.summary)
         app.router.add_get("/api/history", self.history)
         app.router.add_post("/api/lookup", self.lookup)
+        app.router.add_post("/api/resend", self.resend)
         app.router.add_get("/api/orders/{tenant}/{integration}/{order}", self.order_timeline)
 
     async def _query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -86,6 +89,31 @@ class HistoryApi:
                 "terminal": sum(1 for r in rows if r["outcome"] in terminal),
             }
         )
+
+    async def resend(self, request: web.Request) -> web.Response:
+        """Resend events: ``{"event_ids": [...]}`` or filters, ``"dry_run": true`` to preview."""
+        body = await request.json()
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        try:
+            selection = Selection(
+                event_ids=tuple(str(i) for i in body.get("event_ids") or ()),
+                integration=body.get("integration"),
+                order=body.get("order"),
+                tenant=body.get("tenant"),
+                outcomes=tuple(body.get("outcomes") or OPEN_ERRORS),
+                reason=body.get("reason"),
+                since=body.get("since"),
+                until=body.get("until"),
+                limit=int(body.get("limit", 1000)),
+            )
+        except (TypeError, ValueError) as exc:
+            raise web.HTTPBadRequest(text=f"bad resend request: {exc}") from None
+        operator = str(body.get("operator") or "api")
+        report = await asyncio.to_thread(
+            self.resender.resend, selection, operator, bool(body.get("dry_run"))
+        )
+        return web.json_response(report.as_dict())
 
     async def order_timeline(self, request: web.Request) -> web.Response:
         info = request.match_info

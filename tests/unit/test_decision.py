@@ -129,3 +129,111 @@ def test_every_combination_yields_exactly_one_decision_and_respects_fulfillment(
                 assert decision.action not in (A.DELIVER, A.SHIP_WITH_TRACKING)
             if isinstance(decision, Send) and decision.action is A.CANCEL:
                 assert cfg.send_cancellations
+
+
+# -- the full matrix: 2^3 flags x Fulfillment x every event type x Magento 1.x / other -------
+# The expected decision is written out per event type from the article, independently of
+# decision.py's structure: (order updates, cancellations, delivery info, fulfillment) -> result.
+def expected(event_type: E, upd: bool, canc: bool, deliv: bool, ff: bool, magento1: bool) -> object:
+    if magento1:
+        return Skip(R.MAGENTO1_SCHEDULED_SYNC)
+    table = {
+        E.INVOICE_AUTHORIZED: Send(A.INVOICE) if upd else Skip(R.AUTOMATION_ORDER_UPDATES_OFF),
+        E.PICKING_STARTED: Send(A.START_HANDLING) if upd else Skip(R.AUTOMATION_ORDER_UPDATES_OFF),
+        E.STATUS_CHANGED: Send(A.UPDATE_STATUS, "ready") if upd else Skip(R.AUTOMATION_ORDER_UPDATES_OFF),
+        E.CANCELED: Send(A.CANCEL) if canc else Skip(R.AUTOMATION_CANCELLATIONS_OFF),
+        E.DELIVERED: (
+            Skip(R.AUTOMATION_DELIVERY_INFO_OFF) if not deliv
+            else Skip(R.FULFILLMENT_MODE) if ff
+            else Send(A.DELIVER)
+        ),
+        E.SHIPPED: (
+            Send(A.SHIP_WITH_TRACKING) if deliv and not ff
+            else Send(A.SHIP) if upd
+            else Skip(R.FULFILLMENT_MODE) if deliv
+            else Skip(R.AUTOMATIONS_OFF)
+        ),
+    }  # fmt: skip
+    return table[event_type]
+
+
+MATRIX = [
+    (event_type, *flags) for event_type in E for flags in itertools.product([False, True], repeat=5)
+]
+
+
+@pytest.mark.parametrize(("event_type", "upd", "canc", "deliv", "ff", "magento1"), MATRIX)
+def test_full_matrix(
+    event_type: E, upd: bool, canc: bool, deliv: bool, ff: bool, magento1: bool
+) -> None:
+    cfg = config(
+        send_order_updates=upd,
+        send_cancellations=canc,
+        send_delivery_info=deliv,
+        fulfillment_mode=ff,
+        platform="magento1" if magento1 else "magento2",
+        platform_version="1.9" if magento1 else "2.4",
+    )
+    assert decide(event(event_type), cfg, NO_STATE, ALL) == expected(
+        event_type, upd, canc, deliv, ff, magento1
+    )
+
+
+# -- properties over generated configs and events --------------------------------------------
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+configs = st.builds(
+    config,
+    platform=st.sampled_from(["sandbox", "vtex", "magento1", "magento2", "magento"]),
+    platform_version=st.one_of(st.none(), st.sampled_from(["1.9.4", "2.4.7", "1.0"])),
+    tenant=st.sampled_from(["acme", "other"]),
+    enabled=st.booleans(),
+    fulfillment_mode=st.booleans(),
+    send_order_updates=st.booleans(),
+    send_cancellations=st.booleans(),
+    send_delivery_info=st.booleans(),
+    status_map=st.dictionaries(st.sampled_from(["20", "30", "99"]), st.sampled_from(["a", "b"])),
+)
+states = st.builds(
+    OrderState,
+    delivered=st.dictionaries(st.sampled_from(["SHIP", "DELIVER", "INVOICE"]), st.integers(0, 5)),
+)
+supported_sets = st.frozensets(st.sampled_from(list(A)))
+
+
+@given(
+    cfg=configs,
+    event_type=st.sampled_from(list(E)),
+    sequence=st.integers(0, 6),
+    state=states,
+    supported=supported_sets,
+)
+def test_decision_properties(
+    cfg: object, event_type: E, sequence: int, state: OrderState, supported: frozenset[A]
+) -> None:
+    ev = event(event_type, sequence=sequence)
+    decision = decide(ev, cfg, state, supported)  # type: ignore[arg-type]
+    c = cfg  # type: ignore[assignment]
+    if isinstance(decision, Send):
+        # something is only sent when its automation is on, the integration is usable,
+        # the platform can take it, and nothing newer of its kind went out
+        assert c.enabled and c.tenant == ev.tenant  # type: ignore[attr-defined]
+        version = c.platform_version or ""  # type: ignore[attr-defined]
+        assert c.platform != "magento1"  # type: ignore[attr-defined]
+        assert not (c.platform in ("magento", "magento2") and version.startswith("1"))  # type: ignore[attr-defined]
+        assert decision.action in supported
+        if decision.action is A.CANCEL:
+            assert c.send_cancellations  # type: ignore[attr-defined]
+        elif decision.action in (A.DELIVER, A.SHIP_WITH_TRACKING):
+            assert c.send_delivery_info and not c.fulfillment_mode  # type: ignore[attr-defined]
+        else:
+            assert c.send_order_updates  # type: ignore[attr-defined]
+        if decision.action is A.UPDATE_STATUS:
+            assert decision.platform_status in c.status_map.values()  # type: ignore[attr-defined]
+        kind = (
+            "SHIP" if decision.action in (A.SHIP, A.SHIP_WITH_TRACKING) else decision.action.value
+        )
+        assert state.delivered.get(kind, -1) <= sequence
+    else:
+        assert decision.reason in R

@@ -1,0 +1,221 @@
+"""Resend: put chosen events back on ``orders.events`` and record that an operator did.
+
+The history knows where each event was read from (topic, partition, offset); the
+original record is fetched from there and republished unchanged under its own key,
+with headers naming the outcome it resends. A RESENT outcome is written for each, so
+the error leaves the "Erros" tab at once and the new attempt's outcomes link back.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+
+import schemas
+from streams import topics
+from streams.codec import Codec
+from streams.history.store import HistoryStore
+from streams.reasons import ReasonCode
+from streams.records import DispatchOutcome, Outcome, now_utc
+from streams.settings import Settings
+
+RESEND_OF = "ordersync.resend.of"
+RESEND_BY = "ordersync.resend.by"
+MAX_RESEND = 10_000
+OPEN_ERRORS = ("DEAD_LETTERED", "FAILED", "INVALID")
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which events to resend: explicit ids, or a filter over latest outcomes."""
+
+    tenant: str | None = None  # the caller's tenant: never resend another tenant's rows
+    event_ids: tuple[str, ...] = ()
+    integration: str | None = None
+    order: str | None = None
+    outcomes: tuple[str, ...] = OPEN_ERRORS
+    reason: str | None = None
+    since: str | None = None  # ISO-8601, on decided_at
+    until: str | None = None
+    limit: int = 1000
+
+    def where(self) -> tuple[str, dict[str, Any]]:
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.tenant:
+            clauses.append("tenant = {tenant:String}")
+            params["tenant"] = self.tenant
+        if self.event_ids:
+            clauses.append("event_id IN {ids:Array(String)}")
+            params["ids"] = list(self.event_ids)
+        if self.integration:
+            clauses.append("integration = {integration:String}")
+            params["integration"] = self.integration
+        if self.order:
+            clauses.append("platform_order_id = {order:String}")
+            params["order"] = self.order
+        return (" AND ".join(clauses) or "1"), params
+
+    def having(self) -> tuple[str, dict[str, Any]]:
+        clauses: list[str] = []
+        params: dict[str, Any] = {}
+        if self.outcomes and not self.event_ids:
+            clauses.append("outcome IN {outcomes:Array(String)}")
+            params["outcomes"] = list(self.outcomes)
+        if self.reason:
+            clauses.append("reason_code = {reason:String}")
+            params["reason"] = self.reason
+        if self.since:
+            clauses.append("last_at >= parseDateTime64BestEffort({since:String}, 3)")
+            params["since"] = self.since
+        if self.until:
+            clauses.append("last_at < parseDateTime64BestEffort({until:String}, 3)")
+            params["until"] = self.until
+        return (" AND ".join(clauses) or "1"), params
+
+
+@dataclass
+class ResendReport:
+    selected: int = 0
+    resent: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # original no longer in Kafka
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "selected": self.selected,
+            "resent": len(self.resent),
+            "event_ids": self.resent,
+            "missing": self.missing,
+            "dry_run": self.dry_run,
+        }
+
+
+class Resender:
+    def __init__(self, settings: Settings, store: HistoryStore, codec: Codec) -> None:
+        self.settings = settings
+        self.store = store
+        self.codec = codec
+
+    def select(self, selection: Selection) -> list[dict[str, Any]]:
+        """The latest outcome row of each selected event (the row that will be resent)."""
+        where, params = selection.where()
+        having, having_params = selection.having()
+        limit = max(1, min(selection.limit, MAX_RESEND))
+        return self.store.query(
+            f"""
+            SELECT event_id,
+                   argMax(outcome_id, decided_at) AS outcome_id,
+                   argMax(outcome, decided_at) AS outcome,
+                   argMax(reason_code, decided_at) AS reason_code,
+                   max(decided_at) AS last_at,
+                   argMax(tuple(tenant, integration, platform, erp_order_id, platform_order_id,
+                                sequence, event_type, occurred_at), decided_at) AS event,
+                   argMaxIf(tuple(source_topic, source_partition, source_offset), decided_at,
+                            source_offset >= 0) AS source
+            FROM status_send_history
+            WHERE {where} AND event_id != ''
+            GROUP BY event_id
+            HAVING {having}
+            ORDER BY last_at
+            LIMIT {limit}
+            """,
+            params | having_params,
+        )
+
+    def resend(self, selection: Selection, operator: str, dry_run: bool = False) -> ResendReport:
+        rows = self.select(selection)
+        report = ResendReport(selected=len(rows), dry_run=dry_run)
+        if dry_run or not rows:
+            report.resent = [r["event_id"] for r in rows] if dry_run else []
+            return report
+        originals = self._fetch([tuple(r["source"]) for r in rows])
+        producer = Producer(
+            {"bootstrap.servers": self.settings.kafka_bootstrap, "enable.idempotence": True}
+        )
+        events_topic = self.settings.topic(topics.EVENTS)
+        outcomes_topic = self.settings.topic(topics.OUTCOMES)
+        for row in rows:
+            original = originals.get(tuple(row["source"]))
+            if original is None:
+                report.missing.append(row["event_id"])
+                continue
+            key, value = original
+            resent = self._resent_outcome(row, operator)
+            producer.produce(
+                events_topic,
+                key=key,
+                value=value,
+                headers=[(RESEND_OF, resent.outcome_id.encode()), (RESEND_BY, operator.encode())],
+            )
+            producer.produce(
+                outcomes_topic,
+                key=resent.key.encode(),
+                value=self.codec.encode(outcomes_topic, schemas.DISPATCH_OUTCOME, resent.to_avro()),
+            )
+            report.resent.append(row["event_id"])
+            producer.poll(0)
+        if producer.flush(30):
+            raise TimeoutError("resent events were not all confirmed by the broker within 30s")
+        return report
+
+    def _resent_outcome(self, row: dict[str, Any], operator: str) -> DispatchOutcome:
+        tenant, integration, platform, erp_order, order, sequence, event_type, occurred = row[
+            "event"
+        ]
+        return DispatchOutcome(
+            event_id=row["event_id"],
+            tenant=tenant,
+            integration=integration,
+            platform=platform,
+            erp_order_id=erp_order,
+            platform_order_id=order,
+            sequence=sequence,
+            event_type=event_type,
+            action="",
+            outcome=Outcome.RESENT,
+            reason_code=ReasonCode.OPERATOR_RESEND.value,
+            attempt=0,
+            occurred_at=occurred,
+            decided_at=now_utc(),
+            error=f"resent by {operator}",
+            resend_of=str(row["outcome_id"]),
+            outcome_id=str(uuid.uuid4()),
+        )
+
+    def _fetch(
+        self, sources: list[tuple[Any, ...]]
+    ) -> dict[tuple[Any, ...], tuple[bytes | None, bytes | None]]:
+        """The original (key, value) at each (topic, partition, offset)."""
+        found: dict[tuple[Any, ...], tuple[bytes | None, bytes | None]] = {}
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap,
+                "group.id": f"{self.settings.topic_prefix}ordersync-resend",
+                "enable.auto.commit": False,
+                "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
+            }
+        )
+        try:
+            for source in sorted(set(sources)):
+                topic, partition, offset = source
+                if not topic or offset < 0:
+                    continue
+                consumer.assign([TopicPartition(topic, partition, offset)])
+                for _ in range(5):
+                    messages = consumer.consume(1, timeout=2.0)
+                    if not messages:
+                        continue
+                    message = messages[0]
+                    error = message.error()
+                    if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                        break
+                    if error is None and message.offset() == offset:
+                        found[source] = (message.key(), message.value())
+                    break
+        finally:
+            consumer.close()
+        return found

@@ -1,0 +1,85 @@
+"""Operators resend errors: an unknown-integration event is delivered once its config exists."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from streams.local import LocalRun, child_env, http_json
+from streams.records import EventType
+from streams.settings import Settings
+from streams.stack.process import wait_until
+from tests.factories import config, event_record
+from tests.integration.test_end_to_end import apply, publish_one
+
+pytestmark = pytest.mark.integration
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", *args],
+        capture_output=True, text=True, env=child_env(settings), timeout=120,
+    )  # fmt: skip
+
+
+def test_unknown_integration_is_kept_in_errors_and_delivered_after_resend(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    first = publish_one(
+        settings, event_record(EventType.INVOICE_AUTHORIZED, integration="nova", order="N1")
+    )
+    second = publish_one(settings, event_record(EventType.CANCELED, integration="nova", order="N2"))
+    latest = local_run.wait_for_terminal([first, second], timeout_s=60)["events"]
+    assert {latest[i]["reason_code"] for i in (first, second)} == {"UNKNOWN_INTEGRATION"}
+    assert {latest[i]["outcome"] for i in (first, second)} == {"DEAD_LETTERED"}
+
+    # a dry run selects the open errors and changes nothing
+    dry = http_json(f"{local_run.history_url}/api/resend", {"integration": "nova", "dry_run": True})
+    assert dry["dry_run"] and sorted(dry["event_ids"]) == sorted([first, second])
+
+    store = f"{local_run.sandbox_url}/stores/nova/"
+    apply(settings, local_run, config(integration_id="nova", store_url=store))
+    listing = cli(settings, "integrations", "list")
+    assert listing.returncode == 0 and "nova" in listing.stdout, listing.stderr
+
+    result = cli(settings, "resend", "--integration", "nova")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resent 2 of 2" in result.stdout
+
+    def sent() -> bool:
+        rows = http_json(f"{local_run.history_url}/api/lookup", {"event_ids": [first, second]})[
+            "events"
+        ]
+        return all(rows[i]["outcome"] == "SENT" for i in (first, second))
+
+    wait_until(sent, 60, "the resent events to be SENT")
+    timeline = http_json(f"{local_run.history_url}/api/orders/acme/nova/N1")
+    assert [r["outcome"] for r in timeline] == ["DEAD_LETTERED", "RESENT", "SENT"]
+    dead, resent, delivered = timeline
+    assert resent["resend_of"] == dead["outcome_id"]
+    assert delivered["resend_of"] == resent["outcome_id"]
+    received = http_json(f"{local_run.sandbox_url}/_received?store=nova")
+    assert sorted(c["event_id"] for c in received) == sorted([first, second])
+
+    # nothing is left to resend: the errors are closed
+    again = http_json(
+        f"{local_run.history_url}/api/resend", {"integration": "nova", "dry_run": True}
+    )
+    assert again["selected"] == 0
+
+
+def test_resend_never_crosses_tenants(settings: Settings, local_run: LocalRun) -> None:
+    event_id = publish_one(settings, event_record(integration="ghost", order="G1", tenant="acme"))
+    local_run.wait_for_terminal([event_id], timeout_s=60)
+    other = http_json(
+        f"{local_run.history_url}/api/resend",
+        {"event_ids": [event_id], "tenant": "other", "dry_run": True},
+    )
+    assert other["selected"] == 0
+    mine = http_json(
+        f"{local_run.history_url}/api/resend",
+        {"event_ids": [event_id], "tenant": "acme", "dry_run": True},
+    )
+    assert mine["selected"] == 1
