@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, cast
 
 import faust
@@ -19,11 +20,12 @@ import schemas
 from streams import topics
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
-from streams.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
+from streams.dispatch import DUE, ConnectorPool, Dispatcher, Handled, SourceMessage
 from streams.history.api import HistoryApi
-from streams.history.resend import RESEND_OF, Resender
+from streams.history.resend import Resender
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
+from streams.orderstate import OrderStates
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,12 +64,9 @@ def _start_web(app: faust.App, web_app: web.Application, host: str, port: int) -
         log.info("%s API listening on http://%s:%d", app.conf.id, host, port)
 
 
-def _header(headers: Any, name: str) -> str | None:
-    items = headers.items() if isinstance(headers, dict) else (headers or [])
-    for key, value in items:
-        if key == name and value is not None:
-            return bytes(value).decode("utf-8", errors="replace")
-    return None
+def _headers(raw: Any) -> dict[str, bytes]:
+    items = raw.items() if isinstance(raw, dict) else (raw or [])
+    return {str(k): bytes(v) for k, v in items if v is not None}
 
 
 def _source(event: EventT) -> SourceMessage:
@@ -78,13 +77,16 @@ def _source(event: EventT) -> SourceMessage:
         offset=message.offset,
         key=message.key,
         value=message.value,
-        timestamp=message.timestamp,
-        resend_of=_header(message.headers, RESEND_OF),
+        headers=_headers(message.headers),
     )
 
 
 async def send_reliably(
-    topic: faust.TopicT, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+    topic: faust.TopicT,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]],
+    partition: int | None = None,
 ) -> None:
     """Send, retrying until the producer takes it: the event is not acknowledged before.
 
@@ -94,7 +96,7 @@ async def send_reliably(
     backoff = 0.1
     while True:
         try:
-            await topic.send(key=key, value=value, headers=headers)
+            await topic.send(key=key, value=value, headers=headers, partition=partition)
             return
         except ProducerSendError as exc:
             if "MessageSizeTooLarge" in repr(exc.__cause__ or exc):
@@ -112,10 +114,21 @@ def build_worker(settings: Settings) -> faust.App:
     app = _faust_app(settings, "dispatch")
     codec = Codec(settings)
     events_topic = _raw_topic(app, settings.topic(topics.EVENTS))
+    retry_topics = [
+        _raw_topic(app, settings.topic(name)) for name in (topics.RETRY_1, topics.RETRY_2)
+    ]
     outcomes_topic = _raw_topic(app, settings.topic(topics.OUTCOMES))
-    dlt_topic = _raw_topic(app, settings.topic(topics.DLT))
+    by_name = {
+        t.get_topic_name(): t for t in [*retry_topics, _raw_topic(app, settings.topic(topics.DLT))]
+    }
+    # per-order state, changelogged and co-partitioned with the order topics
+    order_table = app.Table(
+        "orders", partitions=settings.partitions, key_type=bytes, value_type=bytes
+    )
     configs = IntegrationConfigs(settings, codec)
-    dispatcher = Dispatcher(settings, codec, configs, ConnectorPool(settings))
+    dispatcher = Dispatcher(
+        settings, codec, configs, ConnectorPool(settings), OrderStates(order_table)
+    )
 
     async def publish(handled: Handled) -> None:
         for outcome in handled.outcomes:
@@ -123,9 +136,11 @@ def build_worker(settings: Settings) -> faust.App:
                 outcomes_topic.get_topic_name(), schemas.DISPATCH_OUTCOME, outcome.to_avro()
             )
             await send_reliably(outcomes_topic, outcome.key.encode(), value, [])
-        if handled.dead_letter is not None:
-            dead = handled.dead_letter
-            await send_reliably(dlt_topic, dead.key, dead.value, dead.headers)
+        records = handled.dead_letters + ([handled.retry] if handled.retry else [])
+        for record in records:
+            await send_reliably(
+                by_name[record.topic], record.key, record.value, record.headers, record.partition
+            )
 
     @app.task
     async def read_configs() -> None:
@@ -136,6 +151,21 @@ def build_worker(settings: Settings) -> faust.App:
         await configs.ready.wait()
         async for event in stream.events():
             await publish(await dispatcher.handle(_source(event)))
+
+    async def retry(stream: faust.StreamT[bytes]) -> None:
+        # Every record of one retry topic waits the same delay, so they come due in order:
+        # waiting for the head one holds back only records due later anyway.
+        await configs.ready.wait()
+        async for event in stream.events():
+            message = _source(event)
+            due = int(message.header(DUE) or 0) / 1000
+            wait = due - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await publish(await dispatcher.handle(message))
+
+    for index, topic in enumerate(retry_topics, start=1):
+        app.agent(topic, name=f"retry{index}")(retry)
 
     web_app = web.Application()
 

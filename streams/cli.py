@@ -71,6 +71,7 @@ def _resend(settings: Settings, args: argparse.Namespace) -> int:
         "until": args.until,
         "limit": args.limit,
         "dry_run": args.dry_run,
+        "force": args.force,
         "operator": getpass.getuser(),
     }
     report = http_json(f"http://127.0.0.1:{settings.history_port}/api/resend", body, timeout=120)
@@ -135,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     resend.add_argument("--until", help="ISO-8601 date-time")
     resend.add_argument("--limit", type=int, default=1000)
     resend.add_argument("--dry-run", action="store_true", help="list what would be resent")
+    resend.add_argument(
+        "--force",
+        action="store_true",
+        help="send even if a newer update of the same kind was delivered",
+    )
 
     sub.add_parser("worker", help="run a dispatch worker")
     sub.add_parser("history", help="run the history sink and the report API")

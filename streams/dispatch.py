@@ -1,44 +1,50 @@
-"""One event in, its outcomes out: decode, validate, decide, send. Never raises.
+"""One message in, its outcomes out: decode, validate, order, decide, send. Never raises.
 
-The Faust agent stays thin: it hands each message to ``Dispatcher.handle`` and
-publishes what comes back. Everything that can go wrong becomes an outcome (and a
-dead-letter record where an operator must act), so no event is acknowledged silently.
+The Faust agents stay thin: they hand each message (from ``orders.events`` or a retry
+topic) to ``Dispatcher.handle`` and publish what comes back — outcomes, at most one
+retry record and at most one dead letter. Everything that can go wrong becomes an
+outcome, so no event is acknowledged silently (faust acks even when an agent raises).
+
+Per order, one event at a time: while an event waits in a retry topic, later events of
+the order are held in the order's state and released, in order, when it resolves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import schemas
 from connectors import CONNECTORS, Connector
 from connectors.http import make_client
+from streams import topics
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
-from streams.decision import OrderState, Send, Skip, decide
-from streams.errors import (
-    DecodeError,
-    DeliveryError,
-    FieldError,
-    PermanentDeliveryError,
-    ValidationError,
-)
+from streams.decision import OrderState, Skip, decide, update_kind
+from streams.errors import DecodeError, DeliveryError, PermanentDeliveryError, ValidationError
+from streams.orderstate import HeldMessage, OrderRecord, OrderStates
 from streams.reasons import ReasonCode
-from streams.records import (
-    DispatchOutcome,
-    IntegrationConfig,
-    OrderEvent,
-    Outcome,
-    now_utc,
-)
+from streams.records import DispatchOutcome, IntegrationConfig, OrderEvent, Outcome, now_utc
 from streams.redact import redact
 from streams.settings import Secret, Settings
 from streams.validation import business_errors
 
 log = logging.getLogger(__name__)
 EPOCH = datetime.fromtimestamp(0).astimezone()
+
+# headers ordersync writes on retry and dead-letter records
+ATTEMPT = "ordersync.attempt"
+DUE = "ordersync.retry.due"
+FIRST_FAILURE = "ordersync.failure.first"
+ORIGIN_TOPIC = "ordersync.original.topic"
+ORIGIN_PARTITION = "ordersync.original.partition"
+ORIGIN_OFFSET = "ordersync.original.offset"
+RESEND_OF = "ordersync.resend.of"
+RESEND_FORCE = "ordersync.resend.force"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +54,55 @@ class SourceMessage:
     offset: int
     key: bytes | None
     value: bytes | None
-    timestamp: float | None = None
-    resend_of: str | None = None  # set when an operator resent the event
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+
+    def header(self, name: str) -> str | None:
+        value = self.headers.get(name)
+        return None if value is None else value.decode("utf-8", errors="replace")
+
+    @property
+    def attempt(self) -> int:
+        """The attempt this message is for: 1 from orders.events, n from a retry topic."""
+        return int(self.header(ATTEMPT) or 1)
+
+    @property
+    def resend_of(self) -> str | None:
+        return self.header(RESEND_OF)
+
+    @property
+    def origin(self) -> tuple[str, int, int]:
+        """Where the event was first read, carried through the retry topics."""
+        topic = self.header(ORIGIN_TOPIC)
+        if topic is None:
+            return self.topic, self.partition, self.offset
+        return (
+            topic,
+            int(self.header(ORIGIN_PARTITION) or -1),
+            int(self.header(ORIGIN_OFFSET) or -1),
+        )
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetter:
+class OutgoingRecord:
+    topic: str
     key: bytes | None
     value: bytes | None
     headers: list[tuple[str, bytes]]
+    partition: int | None = None
+    due_s: float = 0.0  # for retries: when the next attempt may start (epoch seconds)
 
 
 @dataclass(slots=True)
 class Handled:
     outcomes: list[DispatchOutcome] = field(default_factory=list)
-    dead_letter: DeadLetter | None = None
+    retry: OutgoingRecord | None = None
+    dead_letters: list[OutgoingRecord] = field(default_factory=list)
+
+    def extend(self, other: Handled) -> None:
+        self.outcomes += other.outcomes
+        self.dead_letters += other.dead_letters
+        if other.retry is not None:
+            self.retry = other.retry
 
 
 class ConnectorPool:
@@ -105,96 +145,143 @@ class ConnectorPool:
 
 class Dispatcher:
     def __init__(
-        self, settings: Settings, codec: Codec, configs: IntegrationConfigs, pool: ConnectorPool
+        self,
+        settings: Settings,
+        codec: Codec,
+        configs: IntegrationConfigs,
+        pool: ConnectorPool,
+        states: OrderStates,
     ) -> None:
         self.settings = settings
         self.codec = codec
         self.configs = configs
         self.pool = pool
+        self.states = states
+        self._locks: dict[bytes | None, asyncio.Lock] = {}
 
     async def handle(self, message: SourceMessage) -> Handled:
-        handled = await self._handle_safely(message)
-        if message.resend_of:
-            handled.outcomes = [replace(o, resend_of=message.resend_of) for o in handled.outcomes]
-        return handled
+        async with self._lock_for(message.key):
+            try:
+                return await self._handle(message)
+            except Exception as exc:  # the last line of defence: never lose the event
+                log.exception(
+                    "unexpected error on %s[%d]@%d",
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                )
+                return self._unreadable(
+                    message, exc, ReasonCode.INTERNAL_ERROR, Outcome.DEAD_LETTERED
+                )
 
-    async def _handle_safely(self, message: SourceMessage) -> Handled:
-        try:
-            return await self._handle(message)
-        except Exception as exc:  # the last line of defence: never lose the event
-            log.exception(
-                "unexpected error handling %s[%d]@%d",
-                message.topic,
-                message.partition,
-                message.offset,
-            )
-            return self._invalid_or_failed(
-                message, exc, ReasonCode.INTERNAL_ERROR, Outcome.DEAD_LETTERED
-            )
+    def _lock_for(self, key: bytes | None) -> asyncio.Lock:
+        """One order at a time: the retry agents and the route agent share an order's state."""
+        if len(self._locks) > 10_000:
+            self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+        return self._locks.setdefault(key, asyncio.Lock())
 
     async def _handle(self, message: SourceMessage) -> Handled:
+        event = self._decode(message)
+        if isinstance(event, Handled):
+            return event
+        state = self.states.get(message.key)
+        first_attempt = message.attempt == 1
+        if first_attempt and state.blocked_by is not None and state.blocked_by != event.event_id:
+            state.held.append(
+                HeldMessage(
+                    message.topic,
+                    message.partition,
+                    message.offset,
+                    message.key,
+                    message.value,
+                    message.resend_of,
+                    message.header(RESEND_FORCE) == "1",
+                )
+            )
+            self.states.put(message.key, state)
+            log.info(
+                "event %s held behind %s (order %s)", event.event_id, state.blocked_by, event.key
+            )
+            return Handled()
+        handled = await self._process(message, event, state)
+        if state.blocked_by == event.event_id and handled.retry is None:
+            state.blocked_by = None  # resolved: sent, skipped or dead-lettered
+            await self._release_held(state, handled)
+        self.states.put(message.key, state)
+        return handled
+
+    async def _release_held(self, state: OrderRecord, handled: Handled) -> None:
+        while state.held and state.blocked_by is None:
+            held = state.held.pop(0)
+            headers = {}
+            if held.resend_of:
+                headers[RESEND_OF] = held.resend_of.encode()
+            if held.force:
+                headers[RESEND_FORCE] = b"1"
+            message = SourceMessage(
+                held.topic, held.partition, held.offset, held.key, held.value, headers
+            )
+            event = self._decode(message)
+            if isinstance(event, Handled):
+                handled.extend(event)
+                continue
+            handled.extend(await self._process(message, event, state))
+
+    def _decode(self, message: SourceMessage) -> OrderEvent | Handled:
         try:
             record = self.codec.decode(message.value, schemas.ORDER_EVENT)
         except DecodeError as exc:
-            return self._invalid_or_failed(
-                message, exc, ReasonCode(exc.reason_code), Outcome.INVALID
-            )
+            return self._unreadable(message, exc, ReasonCode(exc.reason_code), Outcome.INVALID)
         errors = business_errors(record)
         if errors:
-            return self._invalid_or_failed(
+            return self._unreadable(
                 message, ValidationError(errors), ReasonCode.INVALID_EVENT, Outcome.INVALID, record
             )
-        event = OrderEvent.from_avro(record)
+        return OrderEvent.from_avro(record)
+
+    async def _process(
+        self, message: SourceMessage, event: OrderEvent, state: OrderRecord
+    ) -> Handled:
         config = self.configs.get(event.integration)
         platform = config.platform if config else ""
         connector_cls = CONNECTORS.get(platform)
-        supported = connector_cls.actions if connector_cls else None
-        decision = decide(event, config, OrderState(), supported)
+        forced = message.header(RESEND_FORCE) == "1"
+        order_state = OrderState() if forced else OrderState(state.delivered)
+        decision = decide(
+            event, config, order_state, connector_cls.actions if connector_cls else None
+        )
         if isinstance(decision, Skip):
-            outcome = DispatchOutcome.for_event(
-                event,
-                platform,
-                outcome=Outcome.DEAD_LETTERED if decision.is_error else Outcome.SKIPPED,
-                reason_code=decision.reason.value,
-            ).with_source(message.topic, message.partition, message.offset)
+            outcome = (
+                Outcome.DEAD_LETTERED if decision.is_error
+                else Outcome.SUPERSEDED if decision.reason is ReasonCode.SUPERSEDED_BY_NEWER
+                else Outcome.SKIPPED
+            )  # fmt: skip
+            result = DispatchOutcome.for_event(
+                event, platform, outcome=outcome, reason_code=decision.reason.value
+            ).stamped(message)
             dead = (
-                self._dead_letter(message, type(decision).__name__, decision.reason.value, None, 0)
+                [self._dead_letter(message, "Skip", decision.reason.value, None, 0)]
                 if decision.is_error
-                else None
+                else []
             )
-            return Handled([outcome], dead)
+            return Handled([result], dead_letters=dead)
         assert config is not None
-        return await self._send(message, event, config, decision)
-
-    async def _send(
-        self, message: SourceMessage, event: OrderEvent, config: IntegrationConfig, decision: Send
-    ) -> Handled:
-        attempt = 1
+        action = decision.action.value
+        if message.resend_of is None and state.was_delivered(event.event_id, action):
+            # a replay after a crash or rebalance: it went out and has its outcome already
+            log.info("event %s (%s) already delivered; not sent again", event.event_id, action)
+            return Handled()
+        attempt = message.attempt
         try:
             connector = self.pool.get(config)
             delivery = await connector.send(decision.action, event, decision.platform_status)
         except DeliveryError as exc:
-            text = redact(str(exc), self.pool.secrets())
-            outcome = DispatchOutcome.for_event(
-                event,
-                config.platform,
-                action=decision.action.value,
-                outcome=Outcome.DEAD_LETTERED,
-                reason_code=exc.reason_code,
-                attempt=attempt,
-                http_status=exc.http_status,
-                error=text,
-            ).with_source(message.topic, message.partition, message.offset)
-            return Handled(
-                [outcome],
-                self._dead_letter(
-                    message, type(exc).__name__, exc.reason_code, exc.http_status, attempt, text
-                ),
-            )
-        outcome = DispatchOutcome.for_event(
+            return self._failed(message, event, config, action, attempt, exc, state)
+        state.record_delivery(event.event_id, action, update_kind(decision.action), event.sequence)
+        sent = DispatchOutcome.for_event(
             event,
             config.platform,
-            action=decision.action.value,
+            action=action,
             outcome=Outcome.SENT,
             reason_code=(
                 ReasonCode.ALREADY_DONE if delivery.already_done else ReasonCode.DELIVERED
@@ -202,10 +289,72 @@ class Dispatcher:
             attempt=attempt,
             http_status=delivery.http_status,
             latency_ms=round(delivery.latency_ms, 3),
-        ).with_source(message.topic, message.partition, message.offset)
-        return Handled([outcome])
+        ).stamped(message)
+        return Handled([sent])
 
-    def _invalid_or_failed(
+    def _failed(
+        self,
+        message: SourceMessage,
+        event: OrderEvent,
+        config: IntegrationConfig,
+        action: str,
+        attempt: int,
+        exc: DeliveryError,
+        state: OrderRecord,
+    ) -> Handled:
+        text = redact(str(exc), self.pool.secrets())
+        retry = exc.retryable and attempt < self.settings.max_attempts
+        outcome = DispatchOutcome.for_event(
+            event,
+            config.platform,
+            action=action,
+            outcome=Outcome.RETRY_SCHEDULED if retry else Outcome.DEAD_LETTERED,
+            reason_code=exc.reason_code,
+            attempt=attempt,
+            http_status=exc.http_status,
+            error=text[:2000],
+        ).stamped(message)
+        if retry:
+            state.blocked_by = event.event_id
+            return Handled(
+                [outcome], retry=self._retry_record(message, attempt + 1, exc.retry_after_s)
+            )
+        dead = self._dead_letter(
+            message, type(exc).__name__, exc.reason_code, exc.http_status, attempt, text
+        )
+        return Handled([outcome], dead_letters=[dead])
+
+    def _retry_record(
+        self, message: SourceMessage, next_attempt: int, retry_after_s: float | None
+    ) -> OutgoingRecord:
+        delays = self.settings.retry_delays_s
+        delay = delays[min(next_attempt - 2, len(delays) - 1)]
+        delay = min(max(delay, retry_after_s or 0.0), self.settings.retry_max_delay_s)
+        due = time.time() + delay
+        topic, partition, offset = message.origin
+        headers = {
+            ATTEMPT: str(next_attempt).encode(),
+            DUE: str(int(due * 1000)).encode(),
+            FIRST_FAILURE: (message.headers.get(FIRST_FAILURE) or now_utc().isoformat().encode()),
+            ORIGIN_TOPIC: topic.encode(),
+            ORIGIN_PARTITION: str(partition).encode(),
+            ORIGIN_OFFSET: str(offset).encode(),
+        }
+        for name in (RESEND_OF, RESEND_FORCE):
+            if name in message.headers:
+                headers[name] = message.headers[name]
+        retry_topic = topics.RETRY_1 if next_attempt == 2 else topics.RETRY_2
+        return OutgoingRecord(
+            self.settings.topic(retry_topic),
+            message.key,
+            message.value,
+            list(headers.items()),
+            # same partition number as the order's events: its state lives there
+            partition=message.partition,
+            due_s=due,
+        )
+
+    def _unreadable(
         self,
         message: SourceMessage,
         exc: Exception,
@@ -215,16 +364,18 @@ class Dispatcher:
     ) -> Handled:
         tenant, integration, order = _parse_key(message.key)
         text = redact(f"{type(exc).__name__}: {exc}", self.pool.secrets())
-        occurred = record.get("occurred_at") if record else None
+        fields = record or {}
+        occurred = fields.get("occurred_at")
+        sequence = fields.get("sequence")
         result = DispatchOutcome(
-            event_id=str(record.get("event_id", "")) if record else "",
-            tenant=str(record.get("tenant", tenant)) if record else tenant,
-            integration=str(record.get("integration", integration)) if record else integration,
+            event_id=str(fields.get("event_id", "")),
+            tenant=str(fields.get("tenant", tenant)),
+            integration=str(fields.get("integration", integration)),
             platform="",
-            erp_order_id=str(record.get("erp_order_id", "")) if record else "",
-            platform_order_id=str(record.get("platform_order_id", order)) if record else order,
-            sequence=int(record.get("sequence", -1)) if record else -1,  # type: ignore[call-overload]
-            event_type=str(record.get("event_type", "")) if record else "",
+            erp_order_id=str(fields.get("erp_order_id", "")),
+            platform_order_id=str(fields.get("platform_order_id", order)),
+            sequence=sequence if isinstance(sequence, int) else -1,
+            event_type=str(fields.get("event_type", "")),
             action="",
             outcome=outcome,
             reason_code=reason.value,
@@ -232,13 +383,11 @@ class Dispatcher:
             occurred_at=occurred if isinstance(occurred, datetime) else EPOCH,
             decided_at=now_utc(),
             error=text[:2000],
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
+        ).stamped(message)
+        dead = self._dead_letter(
+            message, type(exc).__name__, reason.value, None, message.attempt - 1, text
         )
-        return Handled(
-            [result], self._dead_letter(message, type(exc).__name__, reason.value, None, 0, text)
-        )
+        return Handled([result], dead_letters=[dead])
 
     def _dead_letter(
         self,
@@ -248,22 +397,23 @@ class Dispatcher:
         http_status: int | None,
         attempts: int,
         text: str = "",
-    ) -> DeadLetter:
-        when = now_utc().isoformat()
+    ) -> OutgoingRecord:
+        topic, partition, offset = message.origin
+        now = now_utc().isoformat().encode()
         headers = [
-            ("ordersync.original.topic", message.topic.encode()),
-            ("ordersync.original.partition", str(message.partition).encode()),
-            ("ordersync.original.offset", str(message.offset).encode()),
+            (ORIGIN_TOPIC, topic.encode()),
+            (ORIGIN_PARTITION, str(partition).encode()),
+            (ORIGIN_OFFSET, str(offset).encode()),
             ("ordersync.error.class", error_class.encode()),
             ("ordersync.error.reason", reason.encode()),
             ("ordersync.error.message", text[:2000].encode()),
             ("ordersync.attempts", str(attempts).encode()),
-            ("ordersync.failure.first", when.encode()),
-            ("ordersync.failure.last", when.encode()),
+            (FIRST_FAILURE, message.headers.get(FIRST_FAILURE) or now),
+            ("ordersync.failure.last", now),
         ]
         if http_status is not None:
             headers.append(("ordersync.http.status", str(http_status).encode()))
-        return DeadLetter(message.key, message.value, headers)
+        return OutgoingRecord(self.settings.topic(topics.DLT), message.key, message.value, headers)
 
 
 def _parse_key(key: bytes | None) -> tuple[str, str, str]:
@@ -272,8 +422,4 @@ def _parse_key(key: bytes | None) -> tuple[str, str, str]:
     return parts[0], parts[1], parts[2]
 
 
-def field_errors_text(errors: list[FieldError]) -> str:
-    return "; ".join(str(e) for e in errors)
-
-
-__all__ = ["ConnectorPool", "Dispatcher", "Handled", "SourceMessage"]
+__all__ = ["ConnectorPool", "Dispatcher", "Handled", "OutgoingRecord", "SourceMessage"]

@@ -94,6 +94,9 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
             "ORDERSYNC_HISTORY_PORT": str(settings.history_port),
             "ORDERSYNC_SANDBOX_PORT": str(settings.sandbox_port),
             "ORDERSYNC_ALLOWED_NETWORKS": ",".join(str(n) for n in settings.allowed_networks),
+            "ORDERSYNC_MAX_ATTEMPTS": str(settings.max_attempts),
+            "ORDERSYNC_RETRY_DELAYS_S": ",".join(str(d) for d in settings.retry_delays_s),
+            "ORDERSYNC_HTTP_TIMEOUT_S": str(settings.http_timeout_s),
         }
     )
     env.update(extra or {})

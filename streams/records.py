@@ -200,8 +200,16 @@ class DispatchOutcome:
         }
         return cls(**(base | fields))
 
-    def with_source(self, topic: str, partition: int, offset: int) -> DispatchOutcome:
-        return replace(self, source_topic=topic, source_partition=partition, source_offset=offset)
+    def stamped(self, message: Any) -> DispatchOutcome:
+        """Where the event was first read, and the resend it answers (a ``SourceMessage``)."""
+        topic, partition, offset = message.origin
+        return replace(
+            self,
+            source_topic=topic,
+            source_partition=partition,
+            source_offset=offset,
+            resend_of=message.resend_of or self.resend_of,
+        )
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> DispatchOutcome:

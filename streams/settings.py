@@ -38,6 +38,18 @@ class Secret:
         return hash(self._value)
 
 
+def _delays(raw: str) -> tuple[float, ...]:
+    try:
+        delays = tuple(float(part) for part in raw.split(",") if part.strip())
+    except ValueError:
+        raise ConfigurationError(
+            f"ORDERSYNC_RETRY_DELAYS_S: expected seconds separated by commas, got {raw!r}"
+        ) from None
+    if not delays or any(d < 0 for d in delays):
+        raise ConfigurationError("ORDERSYNC_RETRY_DELAYS_S: at least one delay, none negative")
+    return delays
+
+
 @dataclass(frozen=True)
 class Settings:
     var_dir: Path
@@ -53,6 +65,8 @@ class Settings:
     history_port: int = 8090
     sandbox_port: int = 8070
     max_attempts: int = 3
+    retry_delays_s: tuple[float, ...] = (2.0, 10.0)
+    retry_max_delay_s: float = 60.0
     http_timeout_s: float = 10.0
     sink_batch_size: int = 500
     sink_flush_interval_s: float = 0.5
@@ -125,6 +139,8 @@ class Settings:
             history_port=get_int("HISTORY_PORT", cls.history_port),
             sandbox_port=get_int("SANDBOX_PORT", cls.sandbox_port),
             max_attempts=get_int("MAX_ATTEMPTS", cls.max_attempts),
+            retry_delays_s=_delays(get("RETRY_DELAYS_S", "2,10")),
+            retry_max_delay_s=get_float("RETRY_MAX_DELAY_S", cls.retry_max_delay_s),
             http_timeout_s=get_float("HTTP_TIMEOUT_S", cls.http_timeout_s),
             sink_batch_size=get_int("SINK_BATCH_SIZE", cls.sink_batch_size),
             sink_flush_interval_s=get_float("SINK_FLUSH_INTERVAL_S", cls.sink_flush_interval_s),

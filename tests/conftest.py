@@ -66,6 +66,7 @@ def settings(stack_settings: Settings, tmp_path: Path) -> Settings:
         history_port=free_port(),
         sandbox_port=free_port(),
         sink_flush_interval_s=0.2,
+        retry_delays_s=(0.5, 1.0),
     )
     ensure_topics(test_settings)
     return test_settings

@@ -111,7 +111,11 @@ class HistoryApi:
             raise web.HTTPBadRequest(text=f"bad resend request: {exc}") from None
         operator = str(body.get("operator") or "api")
         report = await asyncio.to_thread(
-            self.resender.resend, selection, operator, bool(body.get("dry_run"))
+            self.resender.resend,
+            selection,
+            operator,
+            bool(body.get("dry_run")),
+            bool(body.get("force")),
         )
         return web.json_response(report.as_dict())
 

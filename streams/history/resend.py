@@ -17,12 +17,12 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 import schemas
 from streams import topics
 from streams.codec import Codec
+from streams.dispatch import RESEND_FORCE, RESEND_OF
 from streams.history.store import HistoryStore
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, Outcome, now_utc
 from streams.settings import Settings
 
-RESEND_OF = "ordersync.resend.of"
 RESEND_BY = "ordersync.resend.by"
 MAX_RESEND = 10_000
 OPEN_ERRORS = ("DEAD_LETTERED", "FAILED", "INVALID")
@@ -126,7 +126,9 @@ class Resender:
             params | having_params,
         )
 
-    def resend(self, selection: Selection, operator: str, dry_run: bool = False) -> ResendReport:
+    def resend(
+        self, selection: Selection, operator: str, dry_run: bool = False, force: bool = False
+    ) -> ResendReport:
         rows = self.select(selection)
         report = ResendReport(selected=len(rows), dry_run=dry_run)
         if dry_run or not rows:
@@ -149,7 +151,12 @@ class Resender:
                 events_topic,
                 key=key,
                 value=value,
-                headers=[(RESEND_OF, resent.outcome_id.encode()), (RESEND_BY, operator.encode())],
+                headers=[
+                    (RESEND_OF, resent.outcome_id.encode()),
+                    (RESEND_BY, operator.encode()),
+                    # forced: sent even if a newer update of its kind already went out
+                    *([(RESEND_FORCE, b"1")] if force else []),
+                ],
             )
             producer.produce(
                 outcomes_topic,

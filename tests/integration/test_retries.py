@@ -1,0 +1,151 @@
+"""Up to three attempts through the retry topics, then the dead-letter topic; per-order order.
+
+The sandbox platform fails on cue (``POST /_faults``); everything else is real.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import pytest
+from confluent_kafka import Consumer, Message
+
+from streams.local import LocalRun, http_json
+from streams.publish import publish_records
+from streams.records import EventType
+from streams.settings import Settings
+from streams.stack.process import wait_until
+from tests.factories import config, event_record
+from tests.integration.test_end_to_end import apply, publish_one
+
+pytestmark = pytest.mark.integration
+
+
+def fault(run: LocalRun, store: str, status: int, count: int, delay_ms: int = 0) -> None:
+    http_json(
+        f"{run.sandbox_url}/_faults",
+        {"store": store, "status": status, "count": count, "delay_ms": delay_ms},
+    )
+
+
+def timeline(run: LocalRun, integration: str, order: str) -> list[tuple[str, int]]:
+    rows = http_json(f"{run.history_url}/api/orders/acme/{integration}/{order}")
+    return [(r["outcome"], r["attempt"]) for r in rows]
+
+
+def setup_store(settings: Settings, run: LocalRun, name: str) -> None:
+    apply(settings, run, config(integration_id=name, store_url=f"{run.sandbox_url}/stores/{name}/"))
+
+
+def dead_letters(settings: Settings, count: int) -> list[Message]:
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.topic_prefix}dlt-check",
+        "auto.offset.reset": "earliest",
+    })  # fmt: skip
+    consumer.subscribe([settings.topic("orders.dlt")])
+    found: list[Message] = []
+
+    def enough() -> bool:
+        found.extend(m for m in consumer.consume(10, 0.5) if not m.error())
+        return len(found) >= count
+
+    try:
+        wait_until(enough, 30, f"{count} dead-letter record(s)")
+    finally:
+        consumer.close()
+    return found
+
+
+def test_fails_twice_then_sent_at_attempt_three(settings: Settings, local_run: LocalRun) -> None:
+    setup_store(settings, local_run, "flaky")
+    fault(local_run, "flaky", 503, count=2)
+    event_id = publish_one(settings, event_record(integration="flaky", order="F1"))
+    result = local_run.wait_for_terminal([event_id], timeout_s=60)["events"][event_id]
+    assert result["outcome"] == "SENT"
+    assert timeline(local_run, "flaky", "F1") == [
+        ("RETRY_SCHEDULED", 1),
+        ("RETRY_SCHEDULED", 2),
+        ("SENT", 3),
+    ]
+
+
+def test_always_failing_is_dead_lettered_after_exactly_three_attempts(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    setup_store(settings, local_run, "down")
+    fault(local_run, "down", 503, count=-1)
+    record = event_record(integration="down", order="D1")
+    event_id = publish_one(settings, record)
+    local_run.wait_for_terminal([event_id], timeout_s=60)
+    assert timeline(local_run, "down", "D1") == [
+        ("RETRY_SCHEDULED", 1),
+        ("RETRY_SCHEDULED", 2),
+        ("DEAD_LETTERED", 3),
+    ]
+    [dead] = dead_letters(settings, 1)
+    headers = {k: v.decode() for k, v in dead.headers() or []}
+    assert dead.key() == b"acme/down/D1"
+    assert headers["ordersync.attempts"] == "3"
+    assert headers["ordersync.http.status"] == "503"
+    assert headers["ordersync.original.topic"] == settings.topic("orders.events")
+    assert int(headers["ordersync.original.offset"]) >= 0
+    assert headers["ordersync.error.reason"] == "HTTP_SERVER_ERROR"
+    assert headers["ordersync.failure.first"] <= headers["ordersync.failure.last"]
+    assert "503" in headers["ordersync.error.message"]
+
+
+def test_a_400_is_dead_lettered_after_one_attempt(settings: Settings, local_run: LocalRun) -> None:
+    setup_store(settings, local_run, "strict")
+    fault(local_run, "strict", 400, count=-1)
+    event_id = publish_one(settings, event_record(integration="strict", order="S1"))
+    local_run.wait_for_terminal([event_id], timeout_s=60)
+    assert timeline(local_run, "strict", "S1") == [("DEAD_LETTERED", 1)]
+
+
+def test_one_order_waits_in_retry_while_others_flow_and_its_later_event_follows(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    setup_store(settings, local_run, "store-a")
+    setup_store(settings, local_run, "store-b")
+    fault(local_run, "store-a", 503, count=1)
+    records = [
+        event_record(EventType.INVOICE_AUTHORIZED, integration="store-a", order="A", sequence=1),
+        event_record(EventType.SHIPPED, integration="store-a", order="A", sequence=2),
+        *(event_record(integration="store-b", order=f"B{i}") for i in range(3)),
+    ]
+    started = time.time()
+    report = publish_records(settings, records)
+    assert report.published == 5
+    a1, a2, *b_ids = report.event_ids
+    local_run.wait_for_terminal([a1, a2, *b_ids], timeout_s=60)
+    received = http_json(f"{local_run.sandbox_url}/_received")
+    at = {c["event_id"]: c["received_at"] for c in received}
+    # order A: its retry waited at least the first retry delay; its later event came after it
+    assert at[a1] - started >= settings.retry_delays_s[0]
+    assert at[a1] < at[a2]
+    # order B was not held behind order A's retry
+    assert all(at[b] < at[a1] for b in b_ids)
+    assert timeline(local_run, "store-a", "A") == [("RETRY_SCHEDULED", 1), ("SENT", 2), ("SENT", 1)]
+
+
+def test_resending_dead_letters_after_recovery_leaves_every_event_sent(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    setup_store(settings, local_run, "outage")
+    fault(local_run, "outage", 503, count=-1)
+    ids = [
+        publish_one(settings, event_record(integration="outage", order=f"O{i}")) for i in range(4)
+    ]
+    latest = local_run.wait_for_terminal(ids, timeout_s=90)["events"]
+    assert {latest[i]["outcome"] for i in ids} == {"DEAD_LETTERED"}
+    clear = urllib.request.Request(f"{local_run.sandbox_url}/_faults", method="DELETE")
+    urllib.request.urlopen(clear, timeout=5).close()  # the platform recovers
+    report = http_json(f"{local_run.history_url}/api/resend", {"integration": "outage"})
+    assert report["resent"] == 4
+
+    def all_sent() -> bool:
+        rows = http_json(f"{local_run.history_url}/api/lookup", {"event_ids": ids})["events"]
+        return all(rows[i]["outcome"] == "SENT" for i in ids)
+
+    wait_until(all_sent, 60, "every resent event to be SENT")
