@@ -43,6 +43,10 @@ def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
         topic_partitions=settings.partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=0.5,
+        # a killed worker's partitions move to the others within seconds, not a minute
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+        broker_rebalance_timeout=20.0,
         producer_acks=-1,
         producer_max_request_size=topics.MAX_RECORD_BYTES,
         datadir=str(datadir),
