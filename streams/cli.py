@@ -142,6 +142,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="send even if a newer update of the same kind was delivered",
     )
 
+    dlt = sub.add_parser("dlt", help="the dead-letter topic")
+    dsub = dlt.add_subparsers(dest="action", required=True)
+    replay = dsub.add_parser("replay", help="republish dead-lettered events onto orders.events")
+    replay.add_argument("--integration")
+    replay.add_argument("--tenant")
+    replay.add_argument("--reason", help="reason code in the dead letter's headers")
+    replay.add_argument("--since", help="ISO-8601: last failure at or after")
+    replay.add_argument("--until", help="ISO-8601: last failure before")
+    replay.add_argument("--limit", type=int)
+    replay.add_argument("--dry-run", action="store_true")
+
     sub.add_parser("worker", help="run a dispatch worker")
     sub.add_parser("history", help="run the history sink and the report API")
     sub.add_parser("sandbox", help="run the sandbox platform server")
@@ -177,6 +188,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
             return main_publish(settings, args.file, args.strict)
         case "resend":
             return _resend(settings, args)
+        case "dlt":
+            from streams.dlt import main_replay
+
+            return main_replay(settings, args)
         case "worker":
             from streams.app import build_worker, run
 

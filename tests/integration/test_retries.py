@@ -5,13 +5,15 @@ The sandbox platform fails on cue (``POST /_faults``); everything else is real.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, Message
 
-from streams.local import LocalRun, http_json
+from streams.local import LocalRun, child_env, http_json
 from streams.publish import publish_records
 from streams.records import EventType
 from streams.settings import Settings
@@ -149,3 +151,50 @@ def test_resending_dead_letters_after_recovery_leaves_every_event_sent(
         return all(rows[i]["outcome"] == "SENT" for i in ids)
 
     wait_until(all_sent, 60, "every resent event to be SENT")
+
+
+def test_dlt_replay_filters_dry_runs_and_replays_each_event_once(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    setup_store(settings, local_run, "replay-me")
+    setup_store(settings, local_run, "leave-me")
+    fault(local_run, "replay-me", 400, count=-1)
+    fault(local_run, "leave-me", 400, count=-1)
+    mine = [
+        publish_one(settings, event_record(integration="replay-me", order=f"R{i}"))
+        for i in range(3)
+    ]
+    other = publish_one(settings, event_record(integration="leave-me", order="L1"))
+    local_run.wait_for_terminal([*mine, other], timeout_s=60)
+    dead_letters(settings, 4)
+    env = child_env(settings)
+
+    def replay(*flags: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "streams.cli", "dlt", "replay", "--integration", "replay-me", *flags],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+
+    dry = replay("--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "3 matched, would replay 3" in dry.stdout
+    assert sorted(line.strip() for line in dry.stdout.splitlines()[1:]) == sorted(mine)
+
+    clear = urllib.request.Request(f"{local_run.sandbox_url}/_faults", method="DELETE")
+    urllib.request.urlopen(clear, timeout=5).close()
+    done = replay("--limit", "2")
+    assert done.returncode == 0, done.stderr
+    assert "replayed 2" in done.stdout
+    replayed = [line.strip() for line in done.stdout.splitlines()[1:]]
+
+    def sent() -> bool:
+        rows = http_json(f"{local_run.history_url}/api/lookup", {"event_ids": replayed})["events"]
+        return all(rows[i]["outcome"] == "SENT" for i in replayed)
+
+    wait_until(sent, 60, "the replayed events to be SENT")
+    received = http_json(f"{local_run.sandbox_url}/_received")
+    assert sorted(c["event_id"] for c in received) == sorted(replayed)
+    latest = http_json(f"{local_run.history_url}/api/lookup", {"event_ids": [other]})["events"][
+        other
+    ]
+    assert latest["outcome"] == "DEAD_LETTERED"  # the filter left the other integration alone
