@@ -38,6 +38,9 @@ TEST_ENV = {
 }
 
 
+SANDBOX_SECRET = "s3cr3t-sandbox-token-4821"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -58,8 +58,14 @@ class SandboxPlatform:
             if fault.status:
                 self.faults_served += 1
                 headers = {"Retry-After": "1"} if fault.status == 429 else {}
+                # like many real APIs, the error echoes what it was given: credentials
+                # included, so ordersync's redaction is exercised on every fault
+                echo = {
+                    "authorization": request.headers.get("Authorization", ""),
+                    "path": request.path_qs,
+                }
                 return web.json_response(
-                    {"code": "FAULT", "message": f"injected {fault.status}"},
+                    {"code": "FAULT", "message": f"injected {fault.status}", "request": echo},
                     status=fault.status,
                     headers=headers,
                 )
