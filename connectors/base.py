@@ -22,13 +22,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 import httpx
 
 from connectors.http import BlockedAddressError
-from streams.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, IntegrationConfig, OrderEvent, now_utc
+from streams.redact import redact
 from streams.settings import Secret
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
@@ -155,8 +157,18 @@ class Connector:
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> httpx.Response:
-        return await self.call(action, self.build_request(action, event, platform_status))
+    ) -> tuple[httpx.Response, bool]:
+        """(the last answer, whether the platform already had this update)."""
+        response = await self.call(action, self.build_request(action, event, platform_status))
+        return response, not response.is_success  # call() only lets "already done" through
+
+    def secret_values(self) -> list[str]:
+        """Every form of the credentials that must never leave in an error text."""
+        if self.credentials is None:
+            return []
+        secret = self.credentials.reveal()
+        parts = [secret, *secret.split(":")]  # key:token pairs leak by halves too
+        return [v for p in parts for v in (p, quote(p, safe=""))]
 
     # -- mechanics -------------------------------------------------------------------
     def require_credentials(self) -> Secret:
@@ -213,13 +225,13 @@ class Connector:
         self, action: Action, event: OrderEvent, platform_status: str | None = None
     ) -> Delivery:
         started = time.perf_counter()
-        response = await self.execute(action, event, platform_status)
+        try:
+            response, already_done = await self.execute(action, event, platform_status)
+        except DeliveryError as exc:
+            exc.args = (redact(str(exc), self.secret_values()),)
+            raise
         latency_ms = (time.perf_counter() - started) * 1000
-        return Delivery(
-            response.status_code,
-            latency_ms,
-            already_done=not response.is_success,
-        )
+        return Delivery(response.status_code, latency_ms, already_done=already_done)
 
 
 def _excerpt(response: httpx.Response) -> str:

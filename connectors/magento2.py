@@ -1,0 +1,427 @@
+"""Magento 2 / Adobe Commerce: the REST Web API (2.x only; 1.x stores are never sent to).
+
+Store URL: the REST base of the store view, e.g. ``https://shop.example/rest/default/``;
+every path below is relative to it. ``platform_order_id`` must be the order's
+``entity_id`` (the id the REST API uses), not the increment id shown to customers; any
+other value is refused before a call (INVALID_EVENT), so an id can never rewrite the path.
+
+Auth: ``Authorization: Bearer <token>``. An admin token expires after 4 hours, so the
+secret is normally an integration's access token. From 2.4.4 on (the version named in the
+project notes; Adobe's token guide only says "previous versions") an integration token is
+refused as a standalone bearer token (401) unless the store sets Stores > Configuration >
+Services > OAuth > Consumer Settings > "Allow OAuth Access Tokens to be used as standalone
+Bearer tokens" (``oauth/consumer/enable_integration_as_bearer``) to Yes; the alternative,
+OAuth 1.0a request signing, is not implemented.
+
+Calls per action (``{id}`` = entity_id):
+
+- INVOICE: ``POST V1/order/{id}/invoice`` ``{capture: true, notify: true, appendComment:
+  true, comment: {comment: "NF-e <number> série <series> ... Chave de acesso: <key>",
+  is_visible_on_front: 1}}``. ``capture`` captures an authorized online payment, as
+  invoicing in the Admin does; the NF-e goes into the invoice's comment and its e-mail.
+  When Magento refuses (400), ``GET V1/invoices?searchCriteria[...order_id eq {id}]``
+  tells whether the order is already invoiced (e.g. by the payment module): no invoice →
+  the refusal stands (HTTP_REJECTED). Invoiced and the access key already in an invoice
+  comment or in the order history → ALREADY_DONE. Invoiced by someone else → ``GET
+  V1/orders/{id}`` (current status; a held/in-review/cancelled order is refused) and
+  ``POST V1/orders/{id}/comments`` with the NF-e, so the key still reaches the store.
+- SHIP_WITH_TRACKING: ``POST V1/order/{id}/ship`` ``{notify: true, tracks: [{track_number,
+  title: "<carrier> - <service>", carrier_code: "custom"}], appendComment/comment with the
+  public tracking URL when there is one}``. ``custom`` is Magento's carrier code for a
+  carrier without an online integration (Correios, Jadlog...). When Magento refuses
+  (400), ``GET V1/shipments?searchCriteria[...order_id eq {id}]``: no shipment → the
+  refusal stands; a shipment with the same track number → ALREADY_DONE; otherwise the
+  tracking is added to the latest shipment with ``POST V1/shipment/track`` ``{entity:
+  {order_id, parent_id, track_number, title, carrier_code}}``.
+- SHIP: the same ``POST V1/order/{id}/ship`` without ``tracks``; refused while the order
+  already has a shipment → ALREADY_DONE.
+- DELIVER: Magento has no delivered state (an invoiced and shipped order is already
+  "complete"), so delivery is an order-history comment: ``GET V1/orders/{id}``, then
+  ``POST V1/orders/{id}/comments`` ``{statusHistory: {comment: "Pedido entregue em
+  <dd/mm/yyyy HH:MM> (recebido por ...)", status: <current status>, is_customer_notified:
+  0, is_visible_on_front: 1, parent_id}}``. The same comment already in the history →
+  ALREADY_DONE. A store that wants a "delivered" status maps an ERP status to it
+  (STATUS_CHANGED → UPDATE_STATUS).
+- UPDATE_STATUS (and START_HANDLING, which Magento has no call for, so the router maps it
+  to a status): ``GET V1/orders/{id}`` (already in that status → ALREADY_DONE), ``POST
+  V1/orders/{id}/comments`` ``{statusHistory: {status: <mapped status>, comment:
+  "Situação atualizada pelo ERP: <ERP status name>", is_customer_notified: 0,
+  is_visible_on_front: 0, parent_id}}``, then ``GET V1/orders/{id}`` again: Magento
+  answers ``true`` even when it keeps the old status (since 2.4.7 a status is only changed
+  to one assigned to the order's state — magento/magento2 issues 38659, 38723), so a kept
+  status is HTTP_REJECTED rather than a false "sent".
+- CANCEL: ``POST V1/orders/{id}/cancel``. Magento answers 200 ``true``, or 200 ``false``
+  when ``canCancel()`` is false; then ``GET V1/orders/{id}``: state ``canceled`` →
+  ALREADY_DONE, any other state (invoiced orders need a credit memo) → HTTP_REJECTED.
+
+Every comment carries the order's current ``status``: a comment without one sets the
+order status to NULL on 2.3.x-2.4.6 (magento/magento2 issue 34180), hiding the order
+from the Admin grid.
+
+Errors: Magento answers ``{"message", "parameters"}``; 401 (bad or non-bearer token) and
+404 ("The entity that was requested doesn't exist") are classified by the base
+(AUTH_REJECTED, ORDER_NOT_FOUND), as are 429/5xx/timeouts (retryable). The invoice and ship
+refusals are 400 with a localized message ("Invoice Document Validation Error(s): The
+order does not allow an invoice to be created.", "... a shipment ..."); the message is
+translated to the store's locale, so "already done" is decided from the invoices and
+shipments the order has, never from the text. A 2xx answer that is not the JSON expected
+(a maintenance page) is retryable HTTP_SERVER_ERROR.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+
+from connectors.base import EXCERPT_CHARS, Connector, PlatformRequest
+from streams.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.reasons import ReasonCode
+from streams.records import Action, OrderEvent
+
+ORDER_ID = re.compile(r"[0-9]{1,20}")
+# Brazil has had no daylight saving time since 2019: Brasília time is UTC-3 all year.
+BRASILIA = timezone(timedelta(hours=-3), "BRT")
+CUSTOM_CARRIER = "custom"
+# states in which Magento refuses an invoice for a reason other than "already invoiced"
+NOT_INVOICEABLE = frozenset({"holded", "payment_review", "canceled"})
+
+
+class Magento2Connector(Connector):
+    platform = "magento2"
+    actions = frozenset(
+        {
+            Action.INVOICE,
+            Action.SHIP,
+            Action.SHIP_WITH_TRACKING,
+            Action.DELIVER,
+            Action.CANCEL,
+            Action.UPDATE_STATUS,
+        }
+    )
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.require_credentials().reveal()}"}
+
+    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+        # A 400 to the invoice or ship call may mean "already invoiced / shipped"; the
+        # message is localized, so execute() decides by reading the order's documents.
+        # Any other call of the action (lookups, comments, track) keeps the base rules.
+        if response.status_code != 400:
+            return False
+        path = response.request.url.path
+        if action is Action.INVOICE:
+            return path.endswith("/invoice") and "/V1/order/" in path
+        if action in (Action.SHIP, Action.SHIP_WITH_TRACKING):
+            return path.endswith("/ship") and "/V1/order/" in path
+        return False
+
+    async def execute(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> tuple[httpx.Response, bool]:
+        order_id = order_entity_id(event)
+        if action is Action.INVOICE:
+            return await self._invoice(order_id, event)
+        if action in (Action.SHIP, Action.SHIP_WITH_TRACKING):
+            return await self._ship(action, order_id, event)
+        if action is Action.DELIVER:
+            return await self._deliver(order_id, event)
+        if action is Action.CANCEL:
+            return await self._cancel(order_id)
+        if action is Action.UPDATE_STATUS:
+            return await self._update_status(order_id, event, platform_status)
+        raise PermanentDeliveryError(
+            f"magento2 has no call for {action}", reason_code=ReasonCode.ACTION_UNSUPPORTED
+        )
+
+    # -- actions -----------------------------------------------------------------------
+    async def _invoice(self, order_id: str, event: OrderEvent) -> tuple[httpx.Response, bool]:
+        invoice = payload(event.invoice, "invoice")
+        text = nfe_comment(invoice)
+        key = str(invoice["access_key"])
+        request = PlatformRequest(
+            "POST",
+            f"V1/order/{order_id}/invoice",
+            json={
+                "capture": True,
+                "notify": True,
+                "appendComment": True,
+                "comment": {"comment": text, "is_visible_on_front": 1},
+            },
+        )
+        response = await self.call(Action.INVOICE, request)
+        if response.is_success:
+            return response, False
+        invoices = await self._documents(Action.INVOICE, "V1/invoices", order_id)
+        if not invoices:
+            raise rejected(request, response)
+        if any(key in comment_text(c) for i in invoices for c in i.get("comments") or []):
+            return response, True
+        order = await self._order(Action.INVOICE, order_id)
+        if order.get("state") in NOT_INVOICEABLE:
+            raise rejected(request, response)
+        if history_has(order, key):
+            return response, True
+        # invoiced by someone else (a payment module, the Admin): the NF-e still goes in
+        return await self._comment(Action.INVOICE, order_id, order, text, visible=True), False
+
+    async def _ship(
+        self, action: Action, order_id: str, event: OrderEvent
+    ) -> tuple[httpx.Response, bool]:
+        body: dict[str, Any] = {"notify": True}
+        track: dict[str, Any] | None = None
+        if action is Action.SHIP_WITH_TRACKING:
+            shipment = payload(event.shipment, "shipment")
+            track = {
+                "track_number": str(shipment["tracking_code"]),
+                "title": carrier_title(shipment),
+                "carrier_code": CUSTOM_CARRIER,
+            }
+            body["tracks"] = [track]
+            if shipment.get("tracking_url"):
+                body["appendComment"] = True
+                body["comment"] = {
+                    "comment": f"Rastreamento: {shipment['tracking_url']}",
+                    "is_visible_on_front": 1,
+                }
+        request = PlatformRequest("POST", f"V1/order/{order_id}/ship", json=body)
+        response = await self.call(action, request)
+        if response.is_success:
+            return response, False
+        shipments = await self._documents(action, "V1/shipments", order_id)
+        if not shipments:
+            raise rejected(request, response)
+        if track is None:
+            return response, True
+        number = normalized(track["track_number"])
+        if any(
+            normalized(str(t.get("track_number", ""))) == number
+            for s in shipments
+            for t in s.get("tracks") or []
+        ):
+            return response, True
+        latest = max(shipments, key=lambda s: int(s.get("entity_id") or 0))
+        added = await self.call(
+            action,
+            PlatformRequest(
+                "POST",
+                "V1/shipment/track",
+                json={
+                    "entity": {
+                        "order_id": int(order_id),
+                        "parent_id": latest.get("entity_id"),
+                        **track,
+                    }
+                },
+            ),
+        )
+        return added, False
+
+    async def _deliver(self, order_id: str, event: OrderEvent) -> tuple[httpx.Response, bool]:
+        text = delivery_comment(payload(event.delivery, "delivery"))
+        order = await self._order(Action.DELIVER, order_id)
+        if history_has(order, text):
+            return order.response, True
+        return await self._comment(Action.DELIVER, order_id, order, text, visible=True), False
+
+    async def _cancel(self, order_id: str) -> tuple[httpx.Response, bool]:
+        request = PlatformRequest("POST", f"V1/orders/{order_id}/cancel")
+        response = await self.call(Action.CANCEL, request)
+        if json_body(response, request) is True:
+            return response, False
+        # false: canCancel() refused. Already cancelled, or not cancellable (invoiced...)
+        order = await self._order(Action.CANCEL, order_id)
+        if order.get("state") == "canceled":
+            return response, True
+        raise PermanentDeliveryError(
+            f"{request.method} {request.path} answered false: Magento cannot cancel the order "
+            f"in state {order.get('state')!r} (status {order.get('status')!r}); an invoiced "
+            "order needs a credit memo",
+            reason_code=ReasonCode.HTTP_REJECTED,
+            http_status=response.status_code,
+        )
+
+    async def _update_status(
+        self, order_id: str, event: OrderEvent, platform_status: str | None
+    ) -> tuple[httpx.Response, bool]:
+        if not platform_status:
+            raise PermanentDeliveryError(
+                "magento2 UPDATE_STATUS needs the mapped platform status",
+                reason_code=ReasonCode.STATUS_UNMAPPED,
+            )
+        order = await self._order(Action.UPDATE_STATUS, order_id)
+        if order.get("status") == platform_status:
+            return order.response, True
+        name = (event.status or {}).get("name") or platform_status
+        response = await self._comment(
+            Action.UPDATE_STATUS,
+            order_id,
+            order,
+            f"Situação atualizada pelo ERP: {name}",
+            visible=False,
+            status=platform_status,
+        )
+        after = await self._order(Action.UPDATE_STATUS, order_id)
+        if after.get("status") != platform_status:
+            raise PermanentDeliveryError(
+                f"POST V1/orders/{order_id}/comments was accepted but Magento kept status "
+                f"{after.get('status')!r} (state {after.get('state')!r}); status "
+                f"{platform_status!r} must be assigned to that state in Stores > Order Status",
+                reason_code=ReasonCode.HTTP_REJECTED,
+                http_status=response.status_code,
+            )
+        return response, False
+
+    # -- calls -------------------------------------------------------------------------
+    async def _order(self, action: Action, order_id: str) -> Order:
+        request = PlatformRequest("GET", f"V1/orders/{order_id}")
+        response = await self.call(action, request)
+        body = json_body(response, request)
+        if not isinstance(body, dict):
+            raise unexpected(request, response)
+        return Order(body, response)
+
+    async def _documents(self, action: Action, path: str, order_id: str) -> list[dict[str, Any]]:
+        """The order's invoices or shipments (``GET V1/invoices`` / ``V1/shipments``)."""
+        request = PlatformRequest("GET", path, params=order_filter(order_id))
+        response = await self.call(action, request)
+        body = json_body(response, request)
+        items = body.get("items") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise unexpected(request, response)
+        # the filter is ours; a store that ignored it must not make another order's
+        # documents count for this one
+        return [i for i in items if isinstance(i, dict) and str(i.get("order_id")) == order_id]
+
+    async def _comment(
+        self,
+        action: Action,
+        order_id: str,
+        order: Order,
+        text: str,
+        *,
+        visible: bool,
+        status: str | None = None,
+    ) -> httpx.Response:
+        history: dict[str, Any] = {
+            "comment": text,
+            "is_customer_notified": 0,
+            "is_visible_on_front": 1 if visible else 0,
+            "parent_id": int(order_id),
+        }
+        keep = status or order.get("status")
+        if keep:
+            history["status"] = keep
+        return await self.call(
+            action,
+            PlatformRequest(
+                "POST", f"V1/orders/{order_id}/comments", json={"statusHistory": history}
+            ),
+        )
+
+
+class Order(dict[str, Any]):
+    """A ``GET V1/orders/{id}`` answer, with the response it came from."""
+
+    def __init__(self, body: Mapping[str, Any], response: httpx.Response) -> None:
+        super().__init__(body)
+        self.response = response
+
+
+# -- building blocks (pure) ----------------------------------------------------------------
+def order_entity_id(event: OrderEvent) -> str:
+    if not ORDER_ID.fullmatch(event.platform_order_id):
+        raise PermanentDeliveryError(
+            "magento2 needs the order's numeric entity_id as platform_order_id, got "
+            f"{event.platform_order_id[:40]!r}",
+            reason_code=ReasonCode.INVALID_EVENT,
+        )
+    return event.platform_order_id
+
+
+def payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
+    if not value:
+        raise PermanentDeliveryError(
+            f"the event has no {name} payload", reason_code=ReasonCode.INVALID_EVENT
+        )
+    return value
+
+
+def order_filter(order_id: str) -> dict[str, str]:
+    prefix = "searchCriteria[filter_groups][0][filters][0]"
+    return {
+        f"{prefix}[field]": "order_id",
+        f"{prefix}[value]": order_id,
+        f"{prefix}[condition_type]": "eq",
+    }
+
+
+def local_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(BRASILIA).strftime("%d/%m/%Y %H:%M")
+    return str(value)
+
+
+def nfe_comment(invoice: Mapping[str, Any]) -> str:
+    issued = invoice.get("issued_at")
+    when = f" emitida em {local_time(issued)}" if issued else ""
+    return (
+        f"NF-e {invoice['number']} série {invoice['series']}{when}. "
+        f"Chave de acesso: {invoice['access_key']}"
+    )
+
+
+def delivery_comment(delivery: Mapping[str, Any]) -> str:
+    text = f"Pedido entregue em {local_time(delivery['delivered_at'])}"
+    if delivery.get("receiver"):
+        text += f" (recebido por {delivery['receiver']})"
+    return text + "."
+
+
+def carrier_title(shipment: Mapping[str, Any]) -> str:
+    carrier = str(shipment["carrier"])
+    service = shipment.get("service")
+    return f"{carrier} - {service}" if service else carrier
+
+
+def normalized(tracking: str) -> str:
+    return tracking.strip().upper()
+
+
+def comment_text(comment: Any) -> str:
+    return str(comment.get("comment") or "") if isinstance(comment, dict) else ""
+
+
+def history_has(order: Mapping[str, Any], text: str) -> bool:
+    return any(text in comment_text(h) for h in order.get("status_histories") or [])
+
+
+def json_body(response: httpx.Response, request: PlatformRequest) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise unexpected(request, response) from None
+
+
+def excerpt(response: httpx.Response) -> str:
+    return response.text.replace("\n", " ")[:EXCERPT_CHARS]
+
+
+def unexpected(request: PlatformRequest, response: httpx.Response) -> RetryableDeliveryError:
+    return RetryableDeliveryError(
+        f"{request.method} {request.path} answered {response.status_code} with an unexpected "
+        f"body: {excerpt(response)}",
+        reason_code=ReasonCode.HTTP_SERVER_ERROR,
+        http_status=response.status_code,
+    )
+
+
+def rejected(request: PlatformRequest, response: httpx.Response) -> PermanentDeliveryError:
+    return PermanentDeliveryError(
+        f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}",
+        reason_code=ReasonCode.HTTP_REJECTED,
+        http_status=response.status_code,
+    )

@@ -1,0 +1,182 @@
+"""Mercado Livre (MLB): the shipment-status notifications of Mercado Envios 1 (ME1).
+
+Store URL: ``https://api.mercadolibre.com/``. ``platform_order_id`` is the Mercado Livre
+order id (numeric; anything else is INVALID_EVENT before a call). Auth: ``Authorization:
+Bearer <access token>``. Mercado Livre access tokens are short-lived and renewed with the
+refresh token ("Obtenção do Access Token"); the secret must hold a current token (renewal
+is outside the connector), an expired one is 401 → AUTH_REJECTED.
+
+Mercado Livre's calls act on the shipment, so every action first reads the order's
+shipment, as the ME1 guide does: ``GET orders/{order_id}/shipments`` → ``id``, ``mode``
+(``me1``/``me2``/``custom``), ``status``, ``tracking_number``. Only an ME1 shipment takes
+seller notifications: in ME2 and Full, Mercado Livre owns the label and the tracking, so
+any other mode is ACTION_UNSUPPORTED (a permanent error saying so, never a guessed call).
+
+- SHIP_WITH_TRACKING: ``POST shipments/{shipment_id}/seller_notifications`` ``{status:
+  "shipped", substatus: null, tracking_number, tracking_url (when known), payload:
+  {comment, date: <shipped_at>}}``, answered ``{"status": "OK"}``. The shipment already
+  ``shipped``/``delivered`` with the same tracking number → ALREADY_DONE, nothing sent.
+- DELIVER: the same call with ``{status: "delivered", substatus: null, payload: {comment,
+  date: <delivered_at>}}``; a shipment already ``delivered`` → ALREADY_DONE.
+
+Not supported (left out of ``actions``; the router records ACTION_UNSUPPORTED):
+
+- INVOICE: the NF-e goes to ``POST shipments/{id}/invoice_data?siteId=MLB`` with the
+  authorized NF-e XML as the body (``Content-Type: application/xml``). The event only
+  carries ``xml_url``; fetching an ERP-supplied URL from the worker would let any event
+  make the worker request an arbitrary address (SSRF) with nothing to vouch for what comes
+  back, so the connector does not. Supporting it needs the XML in the event, or a fetch
+  from a fixed, trusted ERP host.
+- SHIP (tracking withheld): an ME1 "shipped" notice is the tracking notice; with the
+  delivery-information automation off, or in Fulfillment (Full, where Mercado Livre ships),
+  nothing should be told to the buyer.
+- CANCEL: Mercado Livre documents no seller call that cancels an order.
+- UPDATE_STATUS / START_HANDLING: orders have no seller-settable status.
+
+Errors: Mercado Livre answers ``{"message", "error", "status", "cause"}``: 401 (invalid or
+expired token) and 403 (the order belongs to another seller) → AUTH_REJECTED, 404 →
+ORDER_NOT_FOUND, other 4xx (e.g. a transition the shipment does not allow) →
+HTTP_REJECTED, 429/5xx/timeouts retryable — all by the base. No per-seller rate limit is
+published; 429 with ``Retry-After`` is honoured by the base.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from connectors.base import Connector, PlatformRequest
+from streams.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.reasons import ReasonCode
+from streams.records import Action, OrderEvent
+
+ORDER_ID = re.compile(r"[0-9]{1,20}")
+
+
+class MercadoLivreConnector(Connector):
+    platform = "mercadolivre"
+    actions = frozenset({Action.SHIP_WITH_TRACKING, Action.DELIVER})
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.require_credentials().reveal()}"}
+
+    async def execute(
+        self, action: Action, event: OrderEvent, platform_status: str | None = None
+    ) -> tuple[httpx.Response, bool]:
+        if action not in self.actions:
+            raise PermanentDeliveryError(
+                f"mercadolivre has no call for {action}",
+                reason_code=ReasonCode.ACTION_UNSUPPORTED,
+            )
+        order_id = ml_order_id(event)
+        lookup = PlatformRequest("GET", f"orders/{order_id}/shipments")
+        found = await self.call(action, lookup)
+        shipment = json_body(found, lookup)
+        if not isinstance(shipment, dict) or shipment.get("id") is None:
+            raise unexpected(lookup, found)
+        shipment_id = str(shipment["id"])
+        if not ORDER_ID.fullmatch(shipment_id):
+            raise unexpected(lookup, found)
+        mode = shipment.get("mode") or (shipment.get("logistic") or {}).get("mode")
+        if mode != "me1":
+            raise PermanentDeliveryError(
+                f"order {order_id} ships by Mercado Envios mode {mode!r}: only ME1 shipments "
+                "take seller notifications (Mercado Livre handles the others)",
+                reason_code=ReasonCode.ACTION_UNSUPPORTED,
+                http_status=found.status_code,
+            )
+        if action is Action.SHIP_WITH_TRACKING:
+            body = shipped_notice(payload(event.shipment, "shipment"))
+            done = shipment.get("status") in ("shipped", "delivered") and same_tracking(
+                str(shipment.get("tracking_number") or ""), body["tracking_number"]
+            )
+        else:
+            body = delivered_notice(payload(event.delivery, "delivery"))
+            done = shipment.get("status") == "delivered"
+        if done:
+            return found, True
+        notified = await self.call(
+            action,
+            PlatformRequest("POST", f"shipments/{shipment_id}/seller_notifications", json=body),
+        )
+        return notified, False
+
+
+# -- building blocks (pure) ----------------------------------------------------------------
+def ml_order_id(event: OrderEvent) -> str:
+    if not ORDER_ID.fullmatch(event.platform_order_id):
+        raise PermanentDeliveryError(
+            "mercadolivre needs the numeric order id as platform_order_id, got "
+            f"{event.platform_order_id[:40]!r}",
+            reason_code=ReasonCode.INVALID_EVENT,
+        )
+    return event.platform_order_id
+
+
+def payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
+    if not value:
+        raise PermanentDeliveryError(
+            f"the event has no {name} payload", reason_code=ReasonCode.INVALID_EVENT
+        )
+    return value
+
+
+def ml_date(value: Any) -> str:
+    # Mercado Livre's format: 2023-01-16T13:03:51.175-04:00
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds")
+    return str(value)
+
+
+def shipped_notice(shipment: Mapping[str, Any]) -> dict[str, Any]:
+    carrier = str(shipment["carrier"])
+    service = shipment.get("service")
+    body: dict[str, Any] = {
+        "status": "shipped",
+        "substatus": None,
+        "tracking_number": str(shipment["tracking_code"]),
+        "payload": {
+            "comment": f"Enviado por {carrier}" + (f" ({service})" if service else ""),
+            "date": ml_date(shipment["shipped_at"]),
+        },
+    }
+    if shipment.get("tracking_url"):
+        body["tracking_url"] = str(shipment["tracking_url"])
+    return body
+
+
+def delivered_notice(delivery: Mapping[str, Any]) -> dict[str, Any]:
+    receiver = delivery.get("receiver")
+    return {
+        "status": "delivered",
+        "substatus": None,
+        "payload": {
+            "comment": f"Entregue a {receiver}" if receiver else "Entregue",
+            "date": ml_date(delivery["delivered_at"]),
+        },
+    }
+
+
+def same_tracking(a: str, b: str) -> bool:
+    return a.strip().upper() == b.strip().upper()
+
+
+def json_body(response: httpx.Response, request: PlatformRequest) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise unexpected(request, response) from None
+
+
+def unexpected(request: PlatformRequest, response: httpx.Response) -> RetryableDeliveryError:
+    text = response.text.replace("\n", " ")[:300]
+    return RetryableDeliveryError(
+        f"{request.method} {request.path} answered {response.status_code} with an unexpected "
+        f"body: {text}",
+        reason_code=ReasonCode.HTTP_SERVER_ERROR,
+        http_status=response.status_code,
+    )

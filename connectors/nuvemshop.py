@@ -1,0 +1,287 @@
+"""Nuvemshop / Tiendanube: the REST API v1 of one store.
+
+Store URL: ``https://api.nuvemshop.com.br/v1/{store_id}/`` (the store id is the ``user_id``
+given with the access token). Every call sends ``Authentication: bearer <token>`` (the
+header the API reference documents; note: not ``Authorization``) and
+``User-Agent: ordersync (suporte@ordersync.example)`` — the API answers 400 to a request
+without an app name and contact. JSON bodies go with ``Content-Type: application/json``.
+
+Calls, per action:
+
+- SHIP_WITH_TRACKING: ``POST orders/{id}/fulfill`` with ``shipping_tracking_number``,
+  ``shipping_tracking_url`` (when the ERP has one) and ``notify_customer: true``.
+- SHIP: ``POST orders/{id}/fulfill`` with ``notify_customer: true`` only.
+- CANCEL: ``POST orders/{id}/cancel`` with ``reason: "other"`` (the API takes customer,
+  inventory, fraud or other; the ERP's reason is free text), ``email: true`` (tell the
+  buyer) and ``restock: true`` — the API's own defaults, sent explicitly.
+- INVOICE (NF-e): the documented way is an order metafield ``namespace: "nfe"``,
+  ``key: "list"`` whose value is a JSON list ``[{"key": <44-digit access key>,
+  "link": <XML/DANFE URL>}]`` — Nuvemshop has no invoice API, other apps (shipping
+  carriers) read this metafield. ``GET metafields/orders?owner_id={id}&namespace=nfe
+  &key=list`` first; then ``POST metafields`` (``namespace, key, value, description,
+  owner_resource: "Order", owner_id``) when the order has none, or ``PUT metafields/{mid}``
+  with the access key appended when it lists other NF-es.
+
+Not supported (left out of ``actions``): DELIVER — API v1 has no delivered state for an
+order (fulfillment orders with a DELIVERED status exist only in the versioned 2025-03 API,
+which this connector does not target); UPDATE_STATUS and START_HANDLING — orders only
+have open / closed / cancelled and the pack / fulfill transitions, no generic status.
+
+"Already done" (sent, ALREADY_DONE): the INVOICE when the ``nfe``/``list`` metafield already
+lists this access key (nothing is written). For fulfill and cancel the API documents no
+specific answer, so a 422 is checked against the order itself (``GET orders/{id}``): an
+order already ``cancelled`` (CANCEL), already shipped (``shipping_status`` shipped or
+fulfilled; SHIP), or already shipped with this tracking number (SHIP_WITH_TRACKING) is
+already done; any other 422 is PermanentDeliveryError HTTP_REJECTED. Everything else is
+classified by the base (401/403 AUTH_REJECTED, 404 ORDER_NOT_FOUND, 402 payment required
+and 415 HTTP_REJECTED, 429 / 5xx retryable).
+
+Rate: leaky bucket of 40 requests draining 2 per second per store and app (×10 on the
+Next / Evolution plans), hence ``default_rate_per_s = 2.0``. Every answer carries
+``x-rate-limit-limit``, ``x-rate-limit-remaining`` and ``x-rate-limit-reset`` (ms until
+the bucket is empty): with a quarter of the bucket or less remaining the store is slowed
+down (interval doubled, up to eight times the starting one); with nothing remaining (or a
+429, which has no Retry-After) it is paused for the time one request takes to drain.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from connectors.base import EXCERPT_CHARS, Connector, PlatformRequest
+from streams.errors import PermanentDeliveryError
+from streams.reasons import ReasonCode
+from streams.records import Action, IntegrationConfig, OrderEvent
+from streams.settings import Secret
+
+USER_AGENT = "ordersync (suporte@ordersync.example)"
+NFE_NAMESPACE = "nfe"
+NFE_KEY = "list"
+NFE_DESCRIPTION = "Lista de NFes"
+CANCEL_REASON = "other"
+CANCEL_NOTIFY = True
+CANCEL_RESTOCK = True
+NOTIFY_CUSTOMER = True
+SHIPPED = frozenset({"shipped", "fulfilled"})
+LOW_REMAINING_SHARE = 0.25
+MAX_SLOWDOWN = 8.0
+
+
+class NuvemshopConnector(Connector):
+    platform = "nuvemshop"
+    actions = frozenset({Action.INVOICE, Action.SHIP, Action.SHIP_WITH_TRACKING, Action.CANCEL})
+    default_rate_per_s = 2.0
+
+    def __init__(
+        self,
+        config: IntegrationConfig,
+        credentials: Secret | None,
+        client: httpx.AsyncClient,
+    ) -> None:
+        super().__init__(config, credentials, client)
+        self._max_interval = max(self.limiter.interval, 0.001) * MAX_SLOWDOWN
+
+    # -- hooks -----------------------------------------------------------------------
+    def auth_headers(self) -> dict[str, str]:
+        return {
+            "Authentication": f"bearer {self.require_credentials().reveal()}",
+            "User-Agent": USER_AGENT,
+        }
+
+    def build_request(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> PlatformRequest:
+        order = order_id(event)
+        if action is Action.CANCEL:
+            return PlatformRequest(
+                "POST",
+                f"orders/{order}/cancel",
+                json={"reason": CANCEL_REASON, "email": CANCEL_NOTIFY, "restock": CANCEL_RESTOCK},
+            )
+        if action in (Action.SHIP, Action.SHIP_WITH_TRACKING):
+            body: dict[str, Any] = {"notify_customer": NOTIFY_CUSTOMER}
+            if action is Action.SHIP_WITH_TRACKING:
+                shipment = event.shipment or {}
+                body["shipping_tracking_number"] = tracking_number(event)
+                if shipment.get("tracking_url"):
+                    body["shipping_tracking_url"] = str(shipment["tracking_url"])
+            return PlatformRequest("POST", f"orders/{order}/fulfill", json=body)
+        raise PermanentDeliveryError(
+            f"nuvemshop builds no single request for {action}",
+            reason_code=ReasonCode.ACTION_UNSUPPORTED,
+        )
+
+    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+        # a candidate only: ``execute`` reads the order before calling it already done
+        return response.status_code == 422
+
+    def observe(self, response: httpx.Response) -> None:
+        limit = _int(response.headers.get("x-rate-limit-limit"))
+        remaining = _int(response.headers.get("x-rate-limit-remaining"))
+        if not limit or remaining is None:
+            return
+        if remaining <= 0 or response.status_code == 429:
+            reset_ms = _int(response.headers.get("x-rate-limit-reset")) or 0
+            # the reset is the time to drain the whole bucket; one request drains in 1/limit of it
+            self.limiter.pause(max(reset_ms / 1000 / limit, 1 / (self.default_rate_per_s or 2)))
+        if remaining <= LOW_REMAINING_SHARE * limit and self.limiter.interval < self._max_interval:
+            self.limiter.slow_down(2.0)
+
+    async def execute(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> tuple[httpx.Response, bool]:
+        if action not in self.actions:
+            raise PermanentDeliveryError(
+                f"nuvemshop has no call for {action}", reason_code=ReasonCode.ACTION_UNSUPPORTED
+            )
+        if action is Action.INVOICE:
+            return await self._invoice(action, event)
+        request = self.build_request(action, event, platform_status)
+        response = await self.call(action, request)
+        if response.is_success:
+            return response, False
+        order = await self._read_order(action, event)
+        if order_shows(action, event, order):
+            return response, True
+        raise refused(request, response)
+
+    async def _invoice(self, action: Action, event: OrderEvent) -> tuple[httpx.Response, bool]:
+        access_key = str((event.invoice or {}).get("access_key") or "")
+        entry: dict[str, str] = {"key": access_key}
+        if (event.invoice or {}).get("xml_url"):
+            entry["link"] = str((event.invoice or {})["xml_url"])
+        response, metafield, listed = await self._nfe_list(action, event)
+        if any(item.get("key") == access_key for item in listed):
+            return response, True
+        if metafield is not None and metafield.get("_unreadable"):
+            raise PermanentDeliveryError(
+                f"order {order_id(event)} has an nfe/list metafield that is not a JSON list; "
+                "it is left as it is",
+                reason_code=ReasonCode.HTTP_REJECTED,
+                http_status=response.status_code,
+            )
+        if metafield is not None:
+            request = PlatformRequest(
+                "PUT",
+                f"metafields/{metafield['id']}",
+                json={"value": json.dumps([*listed, entry], ensure_ascii=False)},
+            )
+        else:
+            request = PlatformRequest(
+                "POST",
+                "metafields",
+                json={
+                    "namespace": NFE_NAMESPACE,
+                    "key": NFE_KEY,
+                    "value": json.dumps([entry], ensure_ascii=False),
+                    "description": NFE_DESCRIPTION,
+                    "owner_resource": "Order",
+                    "owner_id": int(order_id(event)),
+                },
+            )
+        written = await self.call(action, request)
+        if written.is_success:
+            return written, False
+        _, _, again = await self._nfe_list(action, event)  # refused: written meanwhile?
+        if any(item.get("key") == access_key for item in again):
+            return written, True
+        raise refused(request, written)
+
+    async def _nfe_list(
+        self, action: Action, event: OrderEvent
+    ) -> tuple[httpx.Response, Mapping[str, Any] | None, list[Mapping[str, Any]]]:
+        """The order's ``nfe``/``list`` metafield, if any, and the NF-es it lists."""
+        response = await self.call(
+            action,
+            PlatformRequest(
+                "GET",
+                "metafields/orders",
+                params={"owner_id": order_id(event), "namespace": NFE_NAMESPACE, "key": NFE_KEY},
+            ),
+        )
+        found = _json(response)
+        candidates = found if isinstance(found, list) else [found]
+        for metafield in candidates:
+            if (
+                isinstance(metafield, Mapping)
+                and metafield.get("namespace", NFE_NAMESPACE) == NFE_NAMESPACE
+                and metafield.get("key") == NFE_KEY
+                and metafield.get("id") is not None
+            ):
+                listed = _listed(metafield.get("value"))
+                if listed is None:
+                    return response, {**metafield, "_unreadable": True}, []
+                return response, metafield, listed
+        return response, None, []
+
+    async def _read_order(self, action: Action, event: OrderEvent) -> Mapping[str, Any]:
+        response = await self.call(action, PlatformRequest("GET", f"orders/{order_id(event)}"))
+        order = _json(response) if response.is_success else None
+        return order if isinstance(order, Mapping) else {}
+
+
+def order_id(event: OrderEvent) -> str:
+    value = event.platform_order_id.strip()
+    if not value.isdigit():
+        raise PermanentDeliveryError(
+            f"{event.platform_order_id!r} is not a Nuvemshop order id",
+            reason_code=ReasonCode.ORDER_NOT_FOUND,
+        )
+    return value
+
+
+def tracking_number(event: OrderEvent) -> str:
+    return str((event.shipment or {}).get("tracking_code") or "")
+
+
+def order_shows(action: Action, event: OrderEvent, order: Mapping[str, Any]) -> bool:
+    """Whether the order already is what ``action`` asked for."""
+    if action is Action.CANCEL:
+        return order.get("status") == "cancelled"
+    shipped = order.get("shipping_status") in SHIPPED
+    if action is Action.SHIP:
+        return shipped
+    if action is Action.SHIP_WITH_TRACKING:
+        return shipped and order.get("shipping_tracking_number") == tracking_number(event)
+    return False
+
+
+def refused(request: PlatformRequest, response: httpx.Response) -> PermanentDeliveryError:
+    excerpt = response.text.replace("\n", " ")[:EXCERPT_CHARS]
+    return PermanentDeliveryError(
+        f"{request.method} {request.path} answered {response.status_code}: {excerpt}",
+        reason_code=ReasonCode.HTTP_REJECTED,
+        http_status=response.status_code,
+    )
+
+
+def _listed(value: Any) -> list[Mapping[str, Any]] | None:
+    """The NF-es a metafield value lists; None when it is not a JSON list."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else []
+        except json.JSONDecodeError:
+            return None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return None
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(float(value)) if value is not None else None
+    except ValueError:
+        return None

@@ -1,0 +1,291 @@
+"""Tray: NF-e, tracking code, mapped status changes and cancellation.
+
+Store URL: the store's API address as Tray's OAuth callback gives it (``api_address``),
+e.g. ``https://{store}.commercesuite.com.br/web_api/``. Auth: the integration's secret is
+the store's ``access_token``, sent as the ``access_token`` query parameter on every call
+(Tray refuses it as a header). Bodies are JSON wrapped in the resource's name
+(``{"Order": {...}}``, ``{"Invoice": {...}}``). Dates are ``YYYY-MM-DD`` in Brasília time
+(UTC-03:00; Brazil has no daylight saving time since 2019).
+
+Calls, per action (``{id}`` is the event's ``platform_order_id``, path-escaped):
+
+- INVOICE: ``POST orders/{id}/invoices`` with ``Invoice``: ``issue_date``, ``number``,
+  ``serie``, ``value`` (``"259.90"``), ``key`` (44-digit access key) and ``link`` (the
+  XML/DANFE URL, when the event has one).
+- SHIP_WITH_TRACKING: ``PUT orders/{id}`` with ``Order``: ``sending_code`` (tracking code)
+  and ``sending_date`` (shipping date). Tray has no carrier field to set on the order.
+- UPDATE_STATUS (and picking, which the router turns into a mapped status):
+  ``PUT orders/{id}`` with ``Order.status_id``. The status map may name the Tray status
+  by id (digits) or by name; a name is resolved through ``GET orders/statuses``
+  (``OrderStatuses[].OrderStatus.{id, status}``, paged by 50, compared without case),
+  cached per store and re-read once when a name is not found. A name the store does not
+  have is STATUS_UNMAPPED and nothing is sent.
+- CANCEL: ``PUT orders/cancel/{id}``.
+
+Not supported (left out of ``actions``, recorded as ACTION_UNSUPPORTED): START_HANDLING
+(no dedicated call; the router sends picking as UPDATE_STATUS with the mapped status),
+SHIP without tracking (only a status change would say "shipped", and SHIP carries no
+mapped status) and DELIVER (no delivery call found in Tray's documentation; map the
+ERP's "delivered" status instead).
+
+Errors: the base's table (429/5xx/timeouts retryable, 401/403 AUTH_REJECTED, 404
+ORDER_NOT_FOUND, other 4xx HTTP_REJECTED). Tray documents no "already done" answer, so
+the order's state decides: an INVOICE refused with 400/409/422 is already done when
+``GET orders/{id}/complete`` lists an ``OrderInvoice`` with the same access key (or the
+same number and series); otherwise the refusal stands. The PUTs set values, so repeating
+them is a plain 200. A repeated cancel gets whatever Tray answers (undocumented).
+
+Rate: 180 requests/min per app, so 3 calls/s per store by default; a 429 with
+``Retry-After`` pauses the store (base). The ``access_token`` never appears in an error
+message: the base names the path without the query string, and anything Tray echoes
+back is masked. Tray access tokens expire after 3 hours; refreshing them is the
+credentials store's job, an expired token is AUTH_REJECTED here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.base import Connector, PlatformRequest
+from streams.errors import DeliveryError, PermanentDeliveryError
+from streams.reasons import ReasonCode
+from streams.records import Action, OrderEvent
+from streams.redact import redact
+
+BRASILIA = timezone(timedelta(hours=-3), "BRT")
+STATUS_PAGE = 50
+MAX_STATUS_PAGES = 20
+EXCERPT_CHARS = 300
+
+
+class TrayConnector(Connector):
+    platform = "tray"
+    actions = frozenset(
+        {Action.INVOICE, Action.SHIP_WITH_TRACKING, Action.UPDATE_STATUS, Action.CANCEL}
+    )
+    default_rate_per_s = 3.0  # 180 requests/min per app
+
+    _status_ids: dict[str, str] | None = None  # status name (casefolded) -> id, per store
+
+    def auth_params(self) -> dict[str, str]:
+        return {"access_token": self.require_credentials().reveal()}
+
+    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+        """Candidates only: ``execute`` confirms them against the order's invoices."""
+        return (
+            action is Action.INVOICE
+            and response.request.method == "POST"
+            and response.request.url.path.endswith("/invoices")
+            and response.status_code in (400, 409, 422)
+        )
+
+    def build_request(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> PlatformRequest:
+        order = _order_path(event)
+        if action is Action.INVOICE:
+            return PlatformRequest("POST", f"{order}/invoices", json=_invoice_body(event))
+        if action is Action.SHIP_WITH_TRACKING:
+            shipment = _payload(event, "shipment")
+            return PlatformRequest(
+                "PUT",
+                order,
+                json={
+                    "Order": {
+                        "sending_code": shipment["tracking_code"],
+                        "sending_date": _date(shipment["shipped_at"]),
+                    }
+                },
+            )
+        if action is Action.CANCEL:
+            return PlatformRequest("PUT", f"orders/cancel/{_escape(event.platform_order_id)}")
+        raise NotImplementedError(f"tray builds {action} in execute")
+
+    async def execute(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> tuple[httpx.Response, bool]:
+        try:
+            response = await self._execute(action, event, platform_status)
+            return response, not response.is_success
+        except DeliveryError as exc:
+            failure = exc
+        # raised outside the handler so the unmasked error is not chained as its context
+        raise _without_secrets(failure, self._secret_values()) from failure.__cause__
+
+    async def _execute(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> httpx.Response:
+        if action is Action.UPDATE_STATUS:
+            status_id = await self._status_id(action, platform_status)
+            return await self.call(
+                action,
+                PlatformRequest(
+                    "PUT", _order_path(event), json={"Order": {"status_id": int(status_id)}}
+                ),
+            )
+        request = self.build_request(action, event, platform_status)
+        response = await self.call(action, request)
+        if response.is_success:
+            return response
+        # an INVOICE refusal that may mean "already attached": the order decides
+        if await self._has_invoice(action, event):
+            return response
+        raise PermanentDeliveryError(
+            f"{request.method} {request.path} answered {response.status_code}: "
+            f"{_excerpt(response)}",
+            reason_code=ReasonCode.HTTP_REJECTED,
+            http_status=response.status_code,
+        )
+
+    async def _has_invoice(self, action: Action, event: OrderEvent) -> bool:
+        invoice = _payload(event, "invoice")
+        response = await self.call(action, PlatformRequest("GET", f"{_order_path(event)}/complete"))
+        order = _json(response).get("Order")
+        attached = order.get("OrderInvoice") if isinstance(order, dict) else None
+        for entry in attached if isinstance(attached, list) else []:
+            fields = entry.get("OrderInvoice", entry) if isinstance(entry, dict) else {}
+            if not isinstance(fields, dict):
+                continue
+            if str(fields.get("key") or "") == invoice["access_key"]:
+                return True
+            if (str(fields.get("number")), str(fields.get("serie"))) == (
+                str(invoice["number"]),
+                str(invoice["series"]),
+            ):
+                return True
+        return False
+
+    async def _status_id(self, action: Action, platform_status: str | None) -> str:
+        name = (platform_status or "").strip()
+        if not name:
+            raise PermanentDeliveryError(
+                "no Tray status to set: the status map gave none",
+                reason_code=ReasonCode.STATUS_UNMAPPED,
+            )
+        if name.isdigit():
+            return name
+        wanted = name.casefold()
+        if self._status_ids is None or wanted not in self._status_ids:
+            self._status_ids = await self._load_statuses(action)
+        status_id = self._status_ids.get(wanted)
+        if status_id is None:
+            raise PermanentDeliveryError(
+                f"the Tray store has no order status named {name!r}; "
+                "fix the integration's status map",
+                reason_code=ReasonCode.STATUS_UNMAPPED,
+            )
+        return status_id
+
+    async def _load_statuses(self, action: Action) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for page in range(1, MAX_STATUS_PAGES + 1):
+            response = await self.call(
+                action,
+                PlatformRequest(
+                    "GET", "orders/statuses", params={"limit": str(STATUS_PAGE), "page": str(page)}
+                ),
+            )
+            body = _json(response)
+            listed = list(_statuses(body.get("OrderStatuses")))
+            for status_id, status_name in listed:
+                found.setdefault(status_name.casefold(), status_id)
+            paging = body.get("paging") if isinstance(body.get("paging"), dict) else {}
+            total = _int(paging.get("total")) if paging else None
+            if not listed or total is None or page * STATUS_PAGE >= total:
+                break
+        return found
+
+    def _secret_values(self) -> list[str]:
+        return [self.credentials.reveal()] if self.credentials is not None else []
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _escape(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _order_path(event: OrderEvent) -> str:
+    return f"orders/{_escape(event.platform_order_id)}"
+
+
+def _payload(event: OrderEvent, name: str) -> Mapping[str, Any]:
+    value: Mapping[str, Any] | None = getattr(event, name)
+    if not value:
+        raise PermanentDeliveryError(
+            f"{event.event_type.value} event has no {name}",
+            reason_code=ReasonCode.INVALID_EVENT,
+        )
+    return value
+
+
+def _date(moment: datetime) -> str:
+    return moment.astimezone(BRASILIA).strftime("%Y-%m-%d")
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _invoice_body(event: OrderEvent) -> dict[str, Any]:
+    invoice = _payload(event, "invoice")
+    fields: dict[str, Any] = {
+        "issue_date": _date(invoice["issued_at"]),
+        "number": invoice["number"],
+        "serie": invoice["series"],
+        "value": _money(int(invoice["total_cents"])),
+        "key": invoice["access_key"],
+    }
+    if invoice.get("xml_url"):
+        fields["link"] = invoice["xml_url"]
+    return {"Invoice": fields}
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _statuses(listed: Any) -> Iterator[tuple[str, str]]:
+    for entry in listed if isinstance(listed, list) else []:
+        fields = entry.get("OrderStatus", entry) if isinstance(entry, dict) else None
+        if isinstance(fields, dict) and fields.get("id") is not None and fields.get("status"):
+            yield str(fields["id"]), str(fields["status"]).strip()
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _excerpt(response: httpx.Response) -> str:
+    return response.text.replace("\n", " ")[:EXCERPT_CHARS]
+
+
+def _without_secrets(error: DeliveryError, secrets: Sequence[str]) -> DeliveryError:
+    """The error with every credential value masked, even one cut short by the excerpt."""
+    values = [v for s in secrets if s for v in (s, quote(s, safe=""))]
+    message = redact(str(error), values)
+    for value in values:
+        # the base cuts the body excerpt at a fixed length: a secret may end it half-written
+        for size in range(len(value) - 1, 3, -1):
+            if message.endswith(value[:size]):
+                message = message[:-size] + "***"
+                break
+    if message == str(error):
+        return error
+    return type(error)(
+        message,
+        reason_code=error.reason_code,
+        http_status=error.http_status,
+        retry_after_s=error.retry_after_s,
+    )

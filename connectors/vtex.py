@@ -1,0 +1,320 @@
+"""VTEX (Orders/OMS API): NF-e, start of handling, tracking, delivery and cancellation.
+
+Store URL: the account's API base, ``https://{account}.vtexcommercestable.com.br/``.
+Auth: headers ``X-VTEX-API-AppKey`` / ``X-VTEX-API-AppToken``. The integration's one
+secret holds both as ``appKey:appToken`` (split on the first colon); a secret without a
+colon, or with an empty half, is ``CREDENTIALS_MISSING`` and nothing is sent. Every call
+also sends ``Accept`` / ``Content-Type: application/json`` (required by the reference).
+
+Calls, per action (``{orderId}`` is the event's ``platform_order_id``, path-escaped):
+
+- INVOICE: ``POST api/oms/pvt/orders/{orderId}/invoice`` with ``type: "Output"``,
+  ``invoiceNumber`` (NF-e number), ``invoiceValue`` (total in cents, as the digit string
+  the reference specifies), ``issuanceDate`` (ISO 8601 with offset), ``invoiceKey``
+  (44-digit access key), ``invoiceUrl`` (the XML/DANFE URL or null) and ``items[]``
+  (``id`` = SKU, ``quantity``, ``price`` = unit price in cents). VTEX has no series field.
+- START_HANDLING: ``POST api/oms/pvt/orders/{orderId}/start-handling`` (no body; 204).
+- SHIP_WITH_TRACKING: the tracking goes on the invoice, and the event carries no invoice
+  number, so two calls: ``GET api/oms/pvt/orders/{orderId}``, take the newest
+  ``packageAttachment.packages[]`` entry with ``type == "Output"``, then
+  ``PATCH api/oms/pvt/orders/{orderId}/invoice/{invoiceNumber}`` with ``trackingNumber``,
+  ``trackingUrl`` (or null), ``courier`` and ``dispatchedDate``.
+- DELIVER: ``GET`` the order as above (preferring the newest output invoice that already
+  has a tracking number, since VTEX only takes tracking events on such an invoice), then
+  ``PUT api/oms/pvt/orders/{orderId}/invoice/{invoiceNumber}/tracking`` with
+  ``isDelivered: true``, ``deliveredDate`` (``yyyy-mm-dd hh:mm``, UTC) and ``events[]``
+  (``city``, ``state``, ``description``, ``date`` = ``yyyy-mm-dd``) from the carrier history.
+- CANCEL: ``POST api/oms/pvt/orders/{orderId}/cancel`` with ``reason``.
+
+No UPDATE_STATUS (the OMS has no "set this status" call: the status follows the workflow
+calls above) and no SHIP without tracking (shipping information lives on the invoice's
+tracking fields): both stay out of ``actions`` and are recorded as ACTION_UNSUPPORTED.
+
+Errors: the base's table (429/5xx/timeouts retryable, 401/403 AUTH_REJECTED, 404
+ORDER_NOT_FOUND, other 4xx HTTP_REJECTED). Already done:
+
+- START_HANDLING answered 409 ``OMS003`` ("Order status should be ready-for-handling")
+  is already done only when a ``GET`` of the order shows it at or past handling
+  (``start-handling``, ``handling``, ``invoice``, ``invoiced``); on any other status
+  (e.g. canceled) the 409 stays HTTP_REJECTED.
+- CANCEL answered 400 or 409 is already done only when a ``GET`` of the order shows it
+  ``canceled`` (or ``cancel``, being canceled); VTEX does not document its answer for a
+  repeated cancel, so the order's state decides. An invoiced order's 400 stays rejected.
+- A repeated INVOICE number is not an error at VTEX: the reference says the same
+  ``invoiceNumber`` only generates a new ``receipt`` (200) and changes nothing else, so a
+  resend is harmless and is recorded as DELIVERED (the base has no way to mark a 2xx as
+  already done).
+- SHIP_WITH_TRACKING / DELIVER are PATCH/PUT of the same values: repeating them is a 200.
+- No output invoice on the order yet for SHIP_WITH_TRACKING / DELIVER: HTTP_REJECTED
+  without calling the PATCH/PUT (send the NF-e first; nothing would change on a retry).
+
+Error messages never carry the app key or token (they are masked if VTEX echoes them).
+No rate figure is published for these OMS calls (Get order: 6000/min per account), so
+no default rate; 429 with ``Retry-After`` pauses the store (base).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from connectors.base import Connector, PlatformRequest
+from streams.errors import DeliveryError, PermanentDeliveryError
+from streams.reasons import ReasonCode
+from streams.records import Action, OrderEvent
+from streams.redact import redact
+
+JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
+OMS = "api/oms/pvt/orders"
+# statuses at which an order has already been taken into handling
+HANDLING_OR_LATER = frozenset({"start-handling", "handling", "invoice", "invoiced"})
+CANCELED = frozenset({"cancel", "canceled"})
+EXCERPT_CHARS = 300
+
+
+class VtexConnector(Connector):
+    platform = "vtex"
+    actions = frozenset(
+        {
+            Action.INVOICE,
+            Action.START_HANDLING,
+            Action.SHIP_WITH_TRACKING,
+            Action.DELIVER,
+            Action.CANCEL,
+        }
+    )
+
+    # -- credentials -------------------------------------------------------------------
+    def _app_key_and_token(self) -> tuple[str, str]:
+        key, sep, token = self.require_credentials().reveal().partition(":")
+        if not sep or not key or not token:
+            raise PermanentDeliveryError(
+                "vtex credentials must be 'appKey:appToken' (one colon between the two)",
+                reason_code=ReasonCode.CREDENTIALS_MISSING,
+            )
+        return key, token
+
+    def auth_headers(self) -> dict[str, str]:
+        key, token = self._app_key_and_token()
+        return {"X-VTEX-API-AppKey": key, "X-VTEX-API-AppToken": token}
+
+    # -- answers -----------------------------------------------------------------------
+    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+        """Candidates only: ``execute`` confirms them against the order's status."""
+        return _maybe_already_done(action, response)
+
+    # -- calls -------------------------------------------------------------------------
+    def build_request(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> PlatformRequest:
+        order = _order_path(event)
+        if action is Action.INVOICE:
+            return PlatformRequest(
+                "POST", f"{order}/invoice", json=_invoice_body(event), headers=JSON_HEADERS
+            )
+        if action is Action.START_HANDLING:
+            return PlatformRequest("POST", f"{order}/start-handling", headers=JSON_HEADERS)
+        if action is Action.CANCEL:
+            cancellation = _payload(event, "cancellation")
+            return PlatformRequest(
+                "POST",
+                f"{order}/cancel",
+                json={"reason": cancellation["reason"]},
+                headers=JSON_HEADERS,
+            )
+        raise NotImplementedError(f"vtex builds {action} in execute")
+
+    async def execute(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> tuple[httpx.Response, bool]:
+        try:
+            response = await self._execute(action, event, platform_status)
+            return response, not response.is_success
+        except DeliveryError as exc:
+            failure = exc
+        # raised outside the handler so the unmasked error is not chained as its context
+        raise _without_secrets(failure, self._secret_parts()) from failure.__cause__
+
+    async def _execute(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> httpx.Response:
+        if action in (Action.SHIP_WITH_TRACKING, Action.DELIVER):
+            return await self._send_on_invoice(action, event)
+        request = self.build_request(action, event, platform_status)
+        response = await self.call(action, request)
+        if response.is_success:
+            return response
+        # a candidate "already done" answer: the order's status decides
+        status = await self._order_status(action, event)
+        done = HANDLING_OR_LATER if action is Action.START_HANDLING else CANCELED
+        if status in done:
+            return response
+        raise PermanentDeliveryError(
+            f"{request.method} {request.path} answered {response.status_code}: "
+            f"{_excerpt(response)} (order status is {status!r})",
+            reason_code=ReasonCode.HTTP_REJECTED,
+            http_status=response.status_code,
+        )
+
+    async def _send_on_invoice(self, action: Action, event: OrderEvent) -> httpx.Response:
+        order = await self._get_order(action, event)
+        invoice = _output_invoice(order, with_tracking_first=action is Action.DELIVER)
+        if invoice is None:
+            raise PermanentDeliveryError(
+                f"vtex order {event.platform_order_id} has no output invoice yet; "
+                f"{action.value} goes on the invoice, so the NF-e must be sent first",
+                reason_code=ReasonCode.HTTP_REJECTED,
+            )
+        path = f"{_order_path(event)}/invoice/{quote(invoice, safe='')}"
+        if action is Action.SHIP_WITH_TRACKING:
+            request = PlatformRequest(
+                "PATCH", path, json=_tracking_body(event), headers=JSON_HEADERS
+            )
+        else:
+            request = PlatformRequest(
+                "PUT", f"{path}/tracking", json=_delivered_body(event), headers=JSON_HEADERS
+            )
+        return await self.call(action, request)
+
+    async def _get_order(self, action: Action, event: OrderEvent) -> Mapping[str, Any]:
+        response = await self.call(
+            action, PlatformRequest("GET", _order_path(event), headers=JSON_HEADERS)
+        )
+        try:
+            order = response.json()
+        except ValueError:
+            order = None
+        if not isinstance(order, dict):
+            raise PermanentDeliveryError(
+                f"GET {_order_path(event)} answered {response.status_code} without an order",
+                reason_code=ReasonCode.HTTP_REJECTED,
+                http_status=response.status_code,
+            )
+        return order
+
+    async def _order_status(self, action: Action, event: OrderEvent) -> str | None:
+        status = (await self._get_order(action, event)).get("status")
+        return status if isinstance(status, str) else None
+
+    def _secret_parts(self) -> list[str]:
+        if self.credentials is None:
+            return []
+        secret = self.credentials.reveal()
+        return [secret, *secret.split(":", 1)]
+
+
+# -- helpers ---------------------------------------------------------------------------
+def _order_path(event: OrderEvent) -> str:
+    return f"{OMS}/{quote(event.platform_order_id, safe='')}"
+
+
+def _payload(event: OrderEvent, name: str) -> Mapping[str, Any]:
+    value: Mapping[str, Any] | None = getattr(event, name)
+    if not value:
+        raise PermanentDeliveryError(
+            f"{event.event_type.value} event has no {name}",
+            reason_code=ReasonCode.INVALID_EVENT,
+        )
+    return value
+
+
+def _invoice_body(event: OrderEvent) -> dict[str, Any]:
+    invoice = _payload(event, "invoice")
+    return {
+        "type": "Output",
+        "invoiceNumber": invoice["number"],
+        "invoiceValue": str(int(invoice["total_cents"])),
+        "issuanceDate": invoice["issued_at"].isoformat(),
+        "invoiceKey": invoice["access_key"],
+        "invoiceUrl": invoice.get("xml_url"),
+        "items": [
+            {
+                "id": item["sku"],
+                "quantity": int(item["quantity"]),
+                "price": int(item["unit_price_cents"]),
+            }
+            for item in invoice["items"]
+        ],
+    }
+
+
+def _tracking_body(event: OrderEvent) -> dict[str, Any]:
+    shipment = _payload(event, "shipment")
+    return {
+        "trackingNumber": shipment["tracking_code"],
+        "trackingUrl": shipment.get("tracking_url"),
+        "courier": shipment["carrier"],
+        "dispatchedDate": shipment["shipped_at"].isoformat(),
+    }
+
+
+def _delivered_body(event: OrderEvent) -> dict[str, Any]:
+    delivery = _payload(event, "delivery")
+    delivered_at: datetime = delivery["delivered_at"]
+    return {
+        "isDelivered": True,
+        "deliveredDate": delivered_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+        "events": [
+            {
+                "city": step.get("city"),
+                "state": step.get("state"),
+                "description": step["description"],
+                "date": step["at"].astimezone(UTC).strftime("%Y-%m-%d"),
+            }
+            for step in delivery.get("tracking_events") or []
+        ],
+    }
+
+
+def _output_invoice(order: Mapping[str, Any], *, with_tracking_first: bool) -> str | None:
+    """The newest output invoice's number (optionally the newest one with tracking)."""
+    attachment = order.get("packageAttachment") or {}
+    packages: Sequence[Any] = attachment.get("packages") or []
+    outputs = [
+        p
+        for p in packages
+        if isinstance(p, dict) and p.get("type") == "Output" and p.get("invoiceNumber")
+    ]
+    if with_tracking_first:
+        tracked = [p for p in outputs if p.get("trackingNumber")]
+        outputs = tracked or outputs
+    return str(outputs[-1]["invoiceNumber"]) if outputs else None
+
+
+def _maybe_already_done(action: Action, response: httpx.Response) -> bool:
+    if response.request.method != "POST":
+        return False
+    path = response.request.url.path
+    if action is Action.START_HANDLING and path.endswith("/start-handling"):
+        return response.status_code == 409 and b"OMS003" in response.content
+    if action is Action.CANCEL and path.endswith("/cancel"):
+        return response.status_code in (400, 409)
+    return False
+
+
+def _excerpt(response: httpx.Response) -> str:
+    return response.text.replace("\n", " ")[:EXCERPT_CHARS]
+
+
+def _without_secrets(error: DeliveryError, secrets: Sequence[str]) -> DeliveryError:
+    """The error with every credential value masked, even one cut short by the excerpt."""
+    values = [v for s in secrets if s for v in (s, quote(s, safe=""))]
+    message = redact(str(error), values)
+    for value in values:
+        # the base cuts the body excerpt at a fixed length: a secret may end it half-written
+        for size in range(len(value) - 1, 3, -1):
+            if message.endswith(value[:size]):
+                message = message[:-size] + "***"
+                break
+    if message == str(error):
+        return error
+    return type(error)(
+        message,
+        reason_code=error.reason_code,
+        http_status=error.http_status,
+        retry_after_s=error.retry_after_s,
+    )
