@@ -72,7 +72,9 @@ async def httpx_default(base: str, requests: int, concurrency: int) -> float:
 
 
 async def httpx_aiohttp_guarded(base: str, requests: int, concurrency: int) -> float:
-    async with make_client(base, timeout_s=10, allowed=LOOPBACK, max_connections=concurrency) as client:
+    async with make_client(
+        base, timeout_s=10, allowed=LOOPBACK, max_connections=concurrency
+    ) as client:
 
         async def send(n: int) -> int:
             response = await client.post(f"orders/{n}/actions/invoice", json={"n": n})
@@ -86,7 +88,9 @@ async def aiohttp_raw(base: str, requests: int, concurrency: int) -> float:
     async with aiohttp.ClientSession(connector=connector) as session:
 
         async def send(n: int) -> int:
-            async with session.post(f"{base}/orders/{n}/actions/invoice", json={"n": n}) as response:
+            async with session.post(
+                f"{base}/orders/{n}/actions/invoice", json={"n": n}
+            ) as response:
                 await response.read()
                 return response.status
 
@@ -119,7 +123,10 @@ def main() -> None:
     results: dict[str, Any] = {}
     try:
         for name, client in CLIENTS.items():
-            rates = [asyncio.run(client(base, args.requests, args.concurrency)) for _ in range(args.rounds)]
+            rates = [
+                asyncio.run(client(base, args.requests, args.concurrency))
+                for _ in range(args.rounds)
+            ]
             results[name] = round(max(rates), 1)
             print(f"{name:<40} {results[name]:>9.1f} requests/s (best of {args.rounds})")
     finally:
@@ -132,7 +139,10 @@ def main() -> None:
                 "concurrency": args.concurrency,
                 "rounds": args.rounds,
                 "requests_per_s": results,
-                "machine": {"cpu_count": multiprocessing.cpu_count(), "processor": platform.processor()},
+                "machine": {
+                    "cpu_count": multiprocessing.cpu_count(),
+                    "processor": platform.processor(),
+                },
                 "versions": {"httpx": httpx.__version__, "aiohttp": aiohttp.__version__},
             },
             indent=2,

@@ -22,6 +22,7 @@ from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.dispatch import DUE, ConnectorPool, Dispatcher, Handled, SourceMessage
 from streams.history.api import HistoryApi
+from streams.history.auth import Tokens
 from streams.history.resend import Resender
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
@@ -225,7 +226,10 @@ def build_history(settings: Settings) -> faust.App:
         )
 
     web_app.router.add_get("/health", health)
-    HistoryApi(store, Resender(settings, store, codec)).routes(web_app)
+    tokens = Tokens.from_settings(settings.api_tokens)
+    if not tokens:
+        log.warning("no ORDERSYNC_API_TOKEN_* set: the history API will refuse every request")
+    HistoryApi(store, Resender(settings, store, codec), tokens).routes(web_app)
     _start_web(app, web_app, settings.bind_host, settings.history_port)
     return app
 

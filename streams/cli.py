@@ -74,7 +74,18 @@ def _resend(settings: Settings, args: argparse.Namespace) -> int:
         "force": args.force,
         "operator": getpass.getuser(),
     }
-    report = http_json(f"http://127.0.0.1:{settings.history_port}/api/resend", body, timeout=120)
+    if settings.client_token is None:
+        print(
+            "ordersync: set ORDERSYNC_CLIENT_TOKEN to an operator token of the history API",
+            file=sys.stderr,
+        )
+        return 1
+    report = http_json(
+        f"http://127.0.0.1:{settings.history_port}/api/resend",
+        body,
+        timeout=120,
+        token=settings.client_token.reveal(),
+    )
     verb = "would resend" if report["dry_run"] else "resent"
     print(f"{verb} {report['resent']} of {report['selected']} selected event(s)")
     for event_id in report["event_ids"]:

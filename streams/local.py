@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -16,9 +17,12 @@ from streams.settings import Settings
 from streams.stack.process import StackError, wait_until
 
 
-def http_json(url: str, body: Any = None, timeout: float = 5.0) -> Any:
+def http_json(url: str, body: Any = None, timeout: float = 5.0, token: str | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=timeout) as resp:
         return json.loads(resp.read())
 
@@ -104,12 +108,24 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
 
 
 class LocalRun:
-    """The sandbox platform, one dispatch worker and the history process."""
+    """The sandbox platform, one dispatch worker and the history process.
+
+    It makes an all-tenants operator token for itself (``api``) and hands it to the
+    history process and to the commands it runs.
+    """
 
     def __init__(
         self, settings: Settings, log_dir: Path, extra_env: Mapping[str, str] | None = None
     ) -> None:
-        env = child_env(settings, extra_env)
+        self.token = secrets.token_urlsafe(24)
+        env = child_env(
+            settings,
+            {
+                "ORDERSYNC_API_TOKEN_LOCAL_OPERATOR": f"*:operator:{self.token}",
+                "ORDERSYNC_CLIENT_TOKEN": self.token,
+                **(extra_env or {}),
+            },
+        )
         self.settings = settings
         self.sandbox = LocalProcess(
             "sandbox", ["sandbox"], f"http://127.0.0.1:{settings.sandbox_port}/health", log_dir, env
@@ -133,6 +149,10 @@ class LocalRun:
         )
         self.processes.append(worker)
         return worker
+
+    def api(self, path: str, body: Any = None, timeout: float = 30.0) -> Any:
+        """Call the history API as the local operator."""
+        return http_json(f"{self.history_url}{path}", body, timeout=timeout, token=self.token)
 
     @property
     def history_url(self) -> str:
@@ -160,7 +180,7 @@ class LocalRun:
 
         def done() -> bool:
             nonlocal result
-            result = http_json(f"{self.history_url}/api/lookup", {"event_ids": event_ids})
+            result = self.api("/api/lookup", {"event_ids": event_ids})
             return bool(result["terminal"] >= len(set(event_ids)))
 
         try:

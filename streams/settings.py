@@ -74,6 +74,10 @@ class Settings:
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     log_level: str = "info"
     env_secrets: Mapping[str, Secret] = field(default_factory=dict, repr=False)
+    # ORDERSYNC_API_TOKEN_<NAME>=<tenant>:<role>:<token>, checked by the history API
+    api_tokens: Mapping[str, Secret] = field(default_factory=dict, repr=False)
+    # the token ordersync's own commands (resend) present to the history API
+    client_token: Secret | None = field(default=None, repr=False)
 
     @property
     def kafka_port(self) -> int:
@@ -152,6 +156,14 @@ class Settings:
                 for key, value in env.items()
                 if key.startswith("ORDERSYNC_SECRET_")
             },
+            api_tokens={
+                key: Secret(value)
+                for key, value in env.items()
+                if key.startswith("ORDERSYNC_API_TOKEN_")
+            },
+            client_token=Secret(env["ORDERSYNC_CLIENT_TOKEN"])
+            if env.get("ORDERSYNC_CLIENT_TOKEN")
+            else None,
         )
         settings.validate()
         return settings

@@ -1,106 +1,205 @@
-"""The history process's JSON API (read side of ``status_send_history``)."""
+"""The history process's HTTP API and report page (read side of ``status_send_history``).
+
+Every ``/api/`` route needs a bearer token (``streams.history.auth``); its tenant limits
+what the caller reads and resends, and only operators resend. ``/``, ``/health`` and
+``/metrics`` are open.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
+import json
+from collections.abc import Awaitable, Callable
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
+from streams.history.auth import Principal, Tokens
+from streams.history.report import FilterError, ReportFilters
 from streams.history.resend import OPEN_ERRORS, Resender, Selection
 from streams.history.store import HistoryStore
+from streams.reasons import PT_BR, ReasonCode
 from streams.records import TERMINAL_OUTCOMES
 
 MAX_LOOKUP = 10_000
+PRINCIPAL = web.RequestKey("principal", Principal)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (v.isoformat() if hasattr(v, "isoformat") else str(v) if k == "outcome_id" else v)
-        for k, v in row.items()
-    }
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is not None and not isinstance(value, str | int | float | bool):
+        return str(value)
+    return value
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(_jsonable(data), status=status)
 
 
 class HistoryApi:
-    def __init__(self, store: HistoryStore, resender: Resender) -> None:
+    def __init__(self, store: HistoryStore, resender: Resender, tokens: Tokens) -> None:
         self.store = store
         self.resender = resender
+        self.tokens = tokens
 
     def routes(self, app: web.Application) -> None:
+        app.middlewares.append(self._authenticate)
+        app.router.add_get("/", self.page)
+        app.router.add_get("/api/me", self.me)
+        app.router.add_get("/api/reasons", self.reasons)
         app.router.add_get("/api/summary", self.summary)
         app.router.add_get("/api/history", self.history)
+        app.router.add_get("/api/history.csv", self.history_csv)
         app.router.add_post("/api/lookup", self.lookup)
         app.router.add_post("/api/resend", self.resend)
         app.router.add_get("/api/orders/{tenant}/{integration}/{order}", self.order_timeline)
 
-    async def _query(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        return await asyncio.to_thread(self.store.query, sql, params)
+    @web.middleware
+    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            request[PRINCIPAL] = self.tokens.authenticate(request)
+        return await handler(request)
 
+    async def _query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        return await asyncio.to_thread(self.store.query, sql, params or {})
+
+    # -- page --------------------------------------------------------------------------
+    async def page(self, request: web.Request) -> web.Response:
+        html = (
+            resources.files("streams.history").joinpath("report.html").read_text(encoding="utf-8")
+        )
+        return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+    async def me(self, request: web.Request) -> web.Response:
+        principal = request[PRINCIPAL]
+        return _json({"name": principal.name, "tenant": principal.tenant, "role": principal.role})
+
+    async def reasons(self, request: web.Request) -> web.Response:
+        return _json({code.value: PT_BR[code] for code in ReasonCode})
+
+    # -- reads -------------------------------------------------------------------------
     async def summary(self, request: web.Request) -> web.Response:
+        scope = request[PRINCIPAL].scope()
+        where = "WHERE tenant = {tenant:String}" if scope else ""
+        params = {"tenant": scope} if scope else {}
         rows = await self._query(
-            "SELECT outcome, count() AS rows, uniqExact(event_id) AS events "
-            "FROM status_send_history GROUP BY outcome ORDER BY outcome"
+            f"SELECT outcome, count() AS rows, uniqExact(event_id) AS events "
+            f"FROM status_send_history {where} GROUP BY outcome ORDER BY outcome",
+            params,
         )
         total = await self._query(
-            "SELECT count() AS rows, uniqExact(event_id) AS events FROM status_send_history"
+            f"SELECT count() AS rows, uniqExact(event_id) AS events FROM status_send_history {where}",
+            params,
         )
-        return web.json_response({"by_outcome": rows, "total": total[0]})
+        return _json({"by_outcome": rows, "total": total[0]})
+
+    def _filters(self, request: web.Request) -> ReportFilters:
+        try:
+            return ReportFilters.parse(dict(request.query), request[PRINCIPAL].scope())
+        except FilterError as exc:
+            raise web.HTTPBadRequest(
+                text=json.dumps({"error": str(exc)}), content_type="application/json"
+            ) from None
 
     async def history(self, request: web.Request) -> web.Response:
-        """Outcomes, newest first, filtered by ``tenant``, ``integration``, ``order``, ``outcome``."""
-        filters = {
-            "tenant": "tenant",
-            "integration": "integration",
-            "order": "platform_order_id",
-            "outcome": "outcome",
-        }
-        clauses, params = [], {}
-        for name, column in filters.items():
-            if name in request.query:
-                clauses.append(f"{column} = {{{name}:String}}")
-                params[name] = request.query[name]
-        try:
-            limit = min(int(request.query.get("limit", "100")), 1000)
-        except ValueError:
-            raise web.HTTPBadRequest(text="limit: expected an integer") from None
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self._query(
-            f"SELECT * FROM status_send_history {where} ORDER BY decided_at DESC LIMIT {limit}",
-            **params,
+        """One page of the report: ``tab``, filters, ``page``, ``page_size``."""
+        filters = self._filters(request)
+        (page_sql, params), (count_sql, _) = filters.page_query(), filters.count_query()
+        rows, total = await asyncio.gather(
+            self._query(page_sql, params), self._query(count_sql, params)
         )
-        return web.json_response([_jsonable(r) for r in rows])
+        return _json(
+            {
+                "tab": filters.tab,
+                "page": filters.page,
+                "page_size": filters.page_size,
+                "total": total[0]["total"],
+                "rows": rows,
+            }
+        )
+
+    async def history_csv(self, request: web.Request) -> web.Response:
+        filters = self._filters(request)
+        sql, params = filters.csv_query()
+        rows = await self._query(sql, params)
+        out = io.StringIO()
+        if rows:
+            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(_jsonable(rows))
+        return web.Response(
+            text=out.getvalue(),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="historico-{filters.tab}.csv"'},
+        )
 
     async def lookup(self, request: web.Request) -> web.Response:
         """Latest outcome of each given event id: ``{"event_ids": [...]}``."""
         body = await request.json()
-        ids = body.get("event_ids")
+        ids = body.get("event_ids") if isinstance(body, dict) else None
         if not isinstance(ids, list) or len(ids) > MAX_LOOKUP:
             raise web.HTTPBadRequest(text=f"event_ids: expected a list of at most {MAX_LOOKUP} ids")
+        scope = request[PRINCIPAL].scope()
+        params: dict[str, Any] = {"ids": [str(i) for i in ids]}
+        tenant_clause = ""
+        if scope:
+            tenant_clause = " AND tenant = {tenant:String}"
+            params["tenant"] = scope
         rows = await self._query(
             "SELECT event_id, argMax(outcome, decided_at) AS outcome, "
             "argMax(reason_code, decided_at) AS reason_code, count() AS outcomes "
-            "FROM status_send_history WHERE event_id IN {ids:Array(String)} GROUP BY event_id",
-            ids=[str(i) for i in ids],
+            f"FROM status_send_history WHERE event_id IN {{ids:Array(String)}}{tenant_clause} "
+            "GROUP BY event_id",
+            params,
         )
         terminal = {o.value for o in TERMINAL_OUTCOMES}
-        return web.json_response(
+        return _json(
             {
                 "events": {r["event_id"]: r for r in rows},
                 "terminal": sum(1 for r in rows if r["outcome"] in terminal),
             }
         )
 
+    async def order_timeline(self, request: web.Request) -> web.Response:
+        info = request.match_info
+        if not request[PRINCIPAL].sees(info["tenant"]):
+            raise web.HTTPNotFound(
+                text='{"error": "no such order"}', content_type="application/json"
+            )
+        rows = await self._query(
+            "SELECT * FROM order_timeline(tenant={t:String}, integration={i:String}, order={o:String})",
+            {"t": info["tenant"], "i": info["integration"], "o": info["order"]},
+        )
+        return _json(rows)
+
+    # -- resend ------------------------------------------------------------------------
     async def resend(self, request: web.Request) -> web.Response:
         """Resend events: ``{"event_ids": [...]}`` or filters, ``"dry_run": true`` to preview."""
+        principal = request[PRINCIPAL]
+        if not principal.can_resend:
+            raise web.HTTPForbidden(
+                text='{"error": "only operators may resend"}', content_type="application/json"
+            )
         body = await request.json()
         if not isinstance(body, dict):
             raise web.HTTPBadRequest(text="expected a JSON object")
+        tenant = principal.scope() or body.get("tenant")
         try:
             selection = Selection(
                 event_ids=tuple(str(i) for i in body.get("event_ids") or ()),
                 integration=body.get("integration"),
                 order=body.get("order"),
-                tenant=body.get("tenant"),
+                tenant=tenant,
                 outcomes=tuple(body.get("outcomes") or OPEN_ERRORS),
                 reason=body.get("reason"),
                 since=body.get("since"),
@@ -109,7 +208,7 @@ class HistoryApi:
             )
         except (TypeError, ValueError) as exc:
             raise web.HTTPBadRequest(text=f"bad resend request: {exc}") from None
-        operator = str(body.get("operator") or "api")
+        operator = f"{principal.name}" + (f" ({body['operator']})" if body.get("operator") else "")
         report = await asyncio.to_thread(
             self.resender.resend,
             selection,
@@ -117,15 +216,4 @@ class HistoryApi:
             bool(body.get("dry_run")),
             bool(body.get("force")),
         )
-        return web.json_response(report.as_dict())
-
-    async def order_timeline(self, request: web.Request) -> web.Response:
-        info = request.match_info
-        rows = await self._query(
-            "SELECT * FROM status_send_history WHERE tenant = {t:String} AND integration = {i:String} "
-            "AND platform_order_id = {o:String} ORDER BY decided_at, sequence",
-            t=info["tenant"],
-            i=info["integration"],
-            o=info["order"],
-        )
-        return web.json_response([_jsonable(r) for r in rows])
+        return _json(report.as_dict())

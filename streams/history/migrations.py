@@ -37,6 +37,91 @@ MIGRATIONS: list[tuple[int, str]] = [
         SETTINGS non_replicated_deduplication_window = 10000
         """,
     ),
+    (
+        2,
+        # the latest outcome of every event: what the report's "Todos" tab summarises
+        """
+        CREATE VIEW IF NOT EXISTS latest_outcome AS
+        SELECT event_id,
+               latest.1 AS outcome_id,
+               latest.2 AS tenant,
+               latest.3 AS integration,
+               latest.4 AS platform,
+               latest.5 AS erp_order_id,
+               latest.6 AS platform_order_id,
+               latest.7 AS sequence,
+               latest.8 AS event_type,
+               latest.9 AS action,
+               latest.10 AS outcome,
+               latest.11 AS reason_code,
+               latest.12 AS attempt,
+               latest.13 AS http_status,
+               latest.14 AS latency_ms,
+               latest.15 AS error,
+               first_occurred_at AS occurred_at,
+               last_decided_at AS decided_at
+        FROM (
+            SELECT event_id,
+                   argMax(tuple(outcome_id, tenant, integration, platform, erp_order_id, platform_order_id, sequence, event_type, action, outcome, reason_code, attempt, http_status, latency_ms, error), decided_at) AS latest,
+                   min(occurred_at) AS first_occurred_at,
+                   max(decided_at) AS last_decided_at
+            FROM status_send_history
+            WHERE event_id != ''
+            GROUP BY event_id
+        )
+        """,
+    ),
+    (
+        3,
+        # open errors: the latest outcome failed and nothing was sent since ("Erros" tab)
+        """
+        CREATE VIEW IF NOT EXISTS open_errors AS
+        SELECT * FROM latest_outcome WHERE outcome IN ('FAILED', 'DEAD_LETTERED', 'INVALID')
+        """,
+    ),
+    (
+        4,
+        # one order's timeline, every attempt in order (the order's context-menu entry)
+        """
+        CREATE VIEW IF NOT EXISTS order_timeline AS
+        SELECT * FROM status_send_history
+        WHERE tenant = {tenant:String} AND integration = {integration:String}
+          AND platform_order_id = {order:String}
+        ORDER BY decided_at, sequence
+        """,
+    ),
+    (
+        5,
+        """
+        CREATE TABLE IF NOT EXISTS daily_outcomes (
+            day Date,
+            tenant LowCardinality(String),
+            integration LowCardinality(String),
+            platform LowCardinality(String),
+            outcome LowCardinality(String),
+            reason_code LowCardinality(String),
+            outcomes UInt64,
+            latency_ms_sum Float64,
+            latency_ms_count UInt64
+        )
+        ENGINE = SummingMergeTree
+        PARTITION BY toYYYYMM(day)
+        ORDER BY (tenant, integration, day, platform, outcome, reason_code)
+        """,
+    ),
+    (
+        6,
+        # daily aggregates for BI, kept up to date on every insert
+        """
+        CREATE MATERIALIZED VIEW IF NOT EXISTS daily_outcomes_mv TO daily_outcomes AS
+        SELECT toDate(decided_at) AS day, tenant, integration, platform, outcome, reason_code,
+               count() AS outcomes,
+               sum(ifNull(latency_ms, 0)) AS latency_ms_sum,
+               countIf(latency_ms IS NOT NULL) AS latency_ms_count
+        FROM status_send_history
+        GROUP BY day, tenant, integration, platform, outcome, reason_code
+        """,
+    ),
 ]
 
 

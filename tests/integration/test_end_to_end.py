@@ -63,7 +63,7 @@ def test_events_reach_the_platform_and_the_history(settings: Settings, local_run
         ("P1", "deliver", 3),
     ]
     assert all(c["authorized"] for c in received)
-    timeline = http_json(f"{local_run.history_url}/api/orders/acme/loja-1/P1")
+    timeline = local_run.api("/api/orders/acme/loja-1/P1")
     assert [row["sequence"] for row in timeline] == [1, 2, 3]
     assert all(row["latency_ms"] is not None and row["http_status"] == 200 for row in timeline)
 
@@ -111,7 +111,7 @@ def test_each_kind_of_bad_record_gives_one_invalid_outcome_and_one_dead_letter(
     assert latest[good["event_id"]]["outcome"] == "SENT"
 
     def invalid_rows() -> list[dict[str, object]]:
-        return http_json(f"{local_run.history_url}/api/history?outcome=INVALID")  # type: ignore[no-any-return]
+        return local_run.api("/api/history?outcome=INVALID")["rows"]  # type: ignore[no-any-return]
 
     wait_until(lambda: len(invalid_rows()) >= len(bad), 30, "an INVALID outcome per bad record")
     rows = invalid_rows()

@@ -36,7 +36,7 @@ def test_unknown_integration_is_kept_in_errors_and_delivered_after_resend(
     assert {latest[i]["outcome"] for i in (first, second)} == {"DEAD_LETTERED"}
 
     # a dry run selects the open errors and changes nothing
-    dry = http_json(f"{local_run.history_url}/api/resend", {"integration": "nova", "dry_run": True})
+    dry = local_run.api("/api/resend", {"integration": "nova", "dry_run": True})
     assert dry["dry_run"] and sorted(dry["event_ids"]) == sorted([first, second])
 
     store = f"{local_run.sandbox_url}/stores/nova/"
@@ -49,13 +49,11 @@ def test_unknown_integration_is_kept_in_errors_and_delivered_after_resend(
     assert "resent 2 of 2" in result.stdout
 
     def sent() -> bool:
-        rows = http_json(f"{local_run.history_url}/api/lookup", {"event_ids": [first, second]})[
-            "events"
-        ]
+        rows = local_run.api("/api/lookup", {"event_ids": [first, second]})["events"]
         return all(rows[i]["outcome"] == "SENT" for i in (first, second))
 
     wait_until(sent, 60, "the resent events to be SENT")
-    timeline = http_json(f"{local_run.history_url}/api/orders/acme/nova/N1")
+    timeline = local_run.api("/api/orders/acme/nova/N1")
     assert [r["outcome"] for r in timeline] == ["DEAD_LETTERED", "RESENT", "SENT"]
     dead, resent, delivered = timeline
     assert resent["resend_of"] == dead["outcome_id"]
@@ -64,22 +62,20 @@ def test_unknown_integration_is_kept_in_errors_and_delivered_after_resend(
     assert sorted(c["event_id"] for c in received) == sorted([first, second])
 
     # nothing is left to resend: the errors are closed
-    again = http_json(
-        f"{local_run.history_url}/api/resend", {"integration": "nova", "dry_run": True}
-    )
+    again = local_run.api("/api/resend", {"integration": "nova", "dry_run": True})
     assert again["selected"] == 0
 
 
 def test_resend_never_crosses_tenants(settings: Settings, local_run: LocalRun) -> None:
     event_id = publish_one(settings, event_record(integration="ghost", order="G1", tenant="acme"))
     local_run.wait_for_terminal([event_id], timeout_s=60)
-    other = http_json(
-        f"{local_run.history_url}/api/resend",
+    other = local_run.api(
+        "/api/resend",
         {"event_ids": [event_id], "tenant": "other", "dry_run": True},
     )
     assert other["selected"] == 0
-    mine = http_json(
-        f"{local_run.history_url}/api/resend",
+    mine = local_run.api(
+        "/api/resend",
         {"event_ids": [event_id], "tenant": "acme", "dry_run": True},
     )
     assert mine["selected"] == 1

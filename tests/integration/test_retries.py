@@ -32,7 +32,7 @@ def fault(run: LocalRun, store: str, status: int, count: int, delay_ms: int = 0)
 
 
 def timeline(run: LocalRun, integration: str, order: str) -> list[tuple[str, int]]:
-    rows = http_json(f"{run.history_url}/api/orders/acme/{integration}/{order}")
+    rows = run.api(f"/api/orders/acme/{integration}/{order}")
     return [(r["outcome"], r["attempt"]) for r in rows]
 
 
@@ -143,11 +143,11 @@ def test_resending_dead_letters_after_recovery_leaves_every_event_sent(
     assert {latest[i]["outcome"] for i in ids} == {"DEAD_LETTERED"}
     clear = urllib.request.Request(f"{local_run.sandbox_url}/_faults", method="DELETE")
     urllib.request.urlopen(clear, timeout=5).close()  # the platform recovers
-    report = http_json(f"{local_run.history_url}/api/resend", {"integration": "outage"})
+    report = local_run.api("/api/resend", {"integration": "outage"})
     assert report["resent"] == 4
 
     def all_sent() -> bool:
-        rows = http_json(f"{local_run.history_url}/api/lookup", {"event_ids": ids})["events"]
+        rows = local_run.api("/api/lookup", {"event_ids": ids})["events"]
         return all(rows[i]["outcome"] == "SENT" for i in ids)
 
     wait_until(all_sent, 60, "every resent event to be SENT")
@@ -188,13 +188,11 @@ def test_dlt_replay_filters_dry_runs_and_replays_each_event_once(
     replayed = [line.strip() for line in done.stdout.splitlines()[1:]]
 
     def sent() -> bool:
-        rows = http_json(f"{local_run.history_url}/api/lookup", {"event_ids": replayed})["events"]
+        rows = local_run.api("/api/lookup", {"event_ids": replayed})["events"]
         return all(rows[i]["outcome"] == "SENT" for i in replayed)
 
     wait_until(sent, 60, "the replayed events to be SENT")
     received = http_json(f"{local_run.sandbox_url}/_received")
     assert sorted(c["event_id"] for c in received) == sorted(replayed)
-    latest = http_json(f"{local_run.history_url}/api/lookup", {"event_ids": [other]})["events"][
-        other
-    ]
+    latest = local_run.api("/api/lookup", {"event_ids": [other]})["events"][other]
     assert latest["outcome"] == "DEAD_LETTERED"  # the filter left the other integration alone

@@ -65,8 +65,8 @@ def test_kill_one_of_two_workers_mid_stream(settings: Settings, local_run: Local
     result = local_run.wait_for_terminal(report.event_ids, timeout_s=180)
     assert result["terminal"] == len(records)
 
-    rows = http_json(f"{local_run.history_url}/api/history?limit=1000&outcome=SENT")
-    rows += http_json(f"{local_run.history_url}/api/history?limit=1000&outcome=DEAD_LETTERED")
+    rows = local_run.api("/api/history?page_size=500&outcome=SENT")["rows"]
+    rows += local_run.api("/api/history?page_size=500&outcome=DEAD_LETTERED")["rows"]
     terminal_per_event = Counter(r["event_id"] for r in rows)
     assert set(terminal_per_event) == set(report.event_ids)
     multi = [e for e, n in terminal_per_event.items() if n > 1]

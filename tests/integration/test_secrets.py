@@ -27,7 +27,7 @@ def test_secret_is_redacted_everywhere(settings: Settings, local_run: LocalRun) 
     sent = publish_one(settings, event_record(integration="leaky", order="X2"))
     local_run.wait_for_terminal([failed, sent], timeout_s=60)
 
-    rows = http_json(f"{local_run.history_url}/api/history?integration=leaky&limit=100")
+    rows = local_run.api("/api/history?integration=leaky&page_size=100")["rows"]
     dead = next(r for r in rows if r["event_id"] == failed)
     assert dead["outcome"] == "DEAD_LETTERED" and "Bearer ***" in dead["error"]
     received = http_json(f"{local_run.sandbox_url}/_received?store=leaky")
