@@ -137,12 +137,12 @@ class LocalRun:
             "history", ["history"], f"http://127.0.0.1:{settings.history_port}/health", log_dir, env
         )
         self.processes = [self.sandbox, self.history, self.worker]
-        self._env = env
+        self.env = env
         self._log_dir = log_dir
 
     def add_worker(self, port: int) -> LocalProcess:
         """Another dispatch worker in the same consumer group, on its own HTTP port."""
-        env = self._env | {"ORDERSYNC_WORKER_PORT": str(port)}
+        env = self.env | {"ORDERSYNC_WORKER_PORT": str(port)}
         name = f"worker-{port}"
         worker = LocalProcess(
             name, ["worker"], f"http://127.0.0.1:{port}/health", self._log_dir, env

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from streams.history.migrations import MIGRATIONS
 from streams.history.store import HistoryStore
 from streams.records import DispatchOutcome, Outcome, now_utc
 
@@ -23,7 +26,7 @@ def outcome(event_id: str) -> DispatchOutcome:
 
 def test_migrations_are_idempotent_and_batches_deduplicate(tmp_path: Path) -> None:
     store = HistoryStore(f"chdb://{tmp_path / 'ch'}")
-    assert store.migrate() == [1]
+    assert store.migrate() == [version for version, _ in MIGRATIONS]
     assert store.migrate() == []
     batch = [outcome("e1"), outcome("e2")]
     store.insert_outcomes(batch, dedup_token="orders.outcomes:0:0-1:2")
@@ -34,3 +37,35 @@ def test_migrations_are_idempotent_and_batches_deduplicate(tmp_path: Path) -> No
     )
     assert [r["event_id"] for r in rows] == ["e1", "e2", "e3"]
     assert rows[0]["http_status"] == 200 and rows[0]["latency_ms"] == 3.25
+
+
+def test_views_answer_the_report_questions(tmp_path: Path) -> None:
+    store = HistoryStore(f"chdb://{tmp_path / 'ch'}")
+    store.migrate()
+    failed, later_sent, still_failed = outcome("e1"), outcome("e1"), outcome("e2")
+    store.insert_outcomes(
+        [
+            replace(
+                failed, outcome=Outcome.DEAD_LETTERED, decided_at=now_utc() - timedelta(seconds=5)
+            )
+        ]
+    )
+    store.insert_outcomes([later_sent, replace(still_failed, outcome=Outcome.INVALID)])
+    latest = {
+        r["event_id"]: r["outcome"]
+        for r in store.query("SELECT event_id, outcome FROM latest_outcome")
+    }
+    assert latest == {"e1": "SENT", "e2": "INVALID"}
+    assert [r["event_id"] for r in store.query("SELECT event_id FROM open_errors")] == ["e2"]
+    timeline = store.query(
+        "SELECT outcome FROM order_timeline(tenant='acme', integration='loja-1', order='P1')"
+    )
+    assert [r["outcome"] for r in timeline] == ["DEAD_LETTERED", "SENT", "INVALID"]
+    daily = store.query(
+        "SELECT outcome, sum(outcomes) AS n FROM daily_outcomes GROUP BY outcome ORDER BY outcome"
+    )
+    assert daily == [
+        {"outcome": "DEAD_LETTERED", "n": 1},
+        {"outcome": "INVALID", "n": 1},
+        {"outcome": "SENT", "n": 1},
+    ]

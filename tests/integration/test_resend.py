@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from streams.local import LocalRun, child_env, http_json
+from streams.local import LocalRun, http_json
 from streams.records import EventType
 from streams.settings import Settings
 from streams.stack.process import wait_until
@@ -17,10 +17,10 @@ from tests.integration.test_end_to_end import apply, publish_one
 pytestmark = pytest.mark.integration
 
 
-def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+def cli(run: LocalRun, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "streams.cli", *args],
-        capture_output=True, text=True, env=child_env(settings), timeout=120,
+        capture_output=True, text=True, env=run.env, timeout=120,
     )  # fmt: skip
 
 
@@ -41,10 +41,10 @@ def test_unknown_integration_is_kept_in_errors_and_delivered_after_resend(
 
     store = f"{local_run.sandbox_url}/stores/nova/"
     apply(settings, local_run, config(integration_id="nova", store_url=store))
-    listing = cli(settings, "integrations", "list")
+    listing = cli(local_run, "integrations", "list")
     assert listing.returncode == 0 and "nova" in listing.stdout, listing.stderr
 
-    result = cli(settings, "resend", "--integration", "nova")
+    result = cli(local_run, "resend", "--integration", "nova")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resent 2 of 2" in result.stdout
 

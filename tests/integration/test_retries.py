@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from confluent_kafka import Consumer, Message
 
-from streams.local import LocalRun, child_env, http_json
+from streams.local import LocalRun, http_json
 from streams.publish import publish_records
 from streams.records import EventType
 from streams.settings import Settings
@@ -167,7 +167,7 @@ def test_dlt_replay_filters_dry_runs_and_replays_each_event_once(
     other = publish_one(settings, event_record(integration="leave-me", order="L1"))
     local_run.wait_for_terminal([*mine, other], timeout_s=60)
     dead_letters(settings, 4)
-    env = child_env(settings)
+    env = local_run.env
 
     def replay(*flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

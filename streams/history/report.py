@@ -1,0 +1,147 @@
+"""The report's queries: filters in, parameterised SQL out (pure; no I/O).
+
+"Todos" lists every outcome (every communication and decision); "Erros" lists the
+events whose latest outcome is an error that nothing has superseded since. Every
+query is limited to the caller's tenant unless the token covers all tenants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from streams.records import EventType, Outcome
+
+ERROR_OUTCOMES = ("FAILED", "DEAD_LETTERED", "INVALID")
+MAX_PAGE_SIZE = 500
+CSV_LIMIT = 100_000
+COLUMNS = (
+    "outcome_id, event_id, tenant, integration, platform, erp_order_id, platform_order_id, "
+    "sequence, event_type, action, outcome, reason_code, attempt, http_status, latency_ms, "
+    "error, occurred_at, decided_at, resend_of, source_topic, source_partition, source_offset"
+)
+LATEST = (
+    "outcome_id", "integration", "platform", "erp_order_id", "platform_order_id", "sequence",
+    "event_type", "action", "outcome", "reason_code", "attempt", "http_status", "latency_ms",
+    "error", "resend_of",
+)  # fmt: skip
+
+
+class FilterError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    tab: str = "todos"  # todos | erros
+    tenant: str | None = None  # from the token, never from the caller
+    integration: str | None = None
+    order: str | None = None
+    event_type: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    page: int = 1
+    page_size: int = 50
+
+    @classmethod
+    def parse(cls, query: dict[str, str], tenant: str | None) -> ReportFilters:
+        def when(name: str) -> datetime | None:
+            text = query.get(name)
+            if not text:
+                return None
+            try:
+                return datetime.fromisoformat(text.replace("Z", "+00:00"))
+            except ValueError:
+                raise FilterError(f"{name}: expected an ISO-8601 date-time, got {text!r}") from None
+
+        def number(name: str, default: int, low: int, high: int) -> int:
+            try:
+                value = int(query.get(name, default))
+            except ValueError:
+                raise FilterError(f"{name}: expected an integer") from None
+            return max(low, min(value, high))
+
+        tab = query.get("tab", "todos")
+        if tab not in ("todos", "erros"):
+            raise FilterError("tab: expected todos or erros")
+        event_type = query.get("event_type") or None
+        if event_type and event_type not in EventType.__members__:
+            raise FilterError(f"event_type: unknown {event_type!r}")
+        outcome = query.get("outcome") or None
+        if outcome and outcome not in Outcome.__members__:
+            raise FilterError(f"outcome: unknown {outcome!r}")
+        return cls(
+            tab=tab,
+            tenant=tenant,
+            integration=query.get("integration") or None,
+            order=query.get("order") or None,
+            event_type=event_type,
+            outcome=outcome,
+            since=when("since"),
+            until=when("until"),
+            page=number("page", 1, 1, 1_000_000),
+            page_size=number("page_size", 50, 1, MAX_PAGE_SIZE),
+        )
+
+    def _where(self) -> tuple[str, dict[str, Any]]:
+        clauses = ["1"]
+        params: dict[str, Any] = {}
+        for column, name in (
+            ("tenant", "tenant"),
+            ("integration", "integration"),
+            ("platform_order_id", "order"),
+            ("event_type", "event_type"),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                clauses.append(f"{column} = {{{name}:String}}")
+                params[name] = value
+        if self.since is not None:
+            clauses.append("decided_at >= {since:DateTime64(3)}")
+            params["since"] = self.since
+        if self.until is not None:
+            clauses.append("decided_at < {until:DateTime64(3)}")
+            params["until"] = self.until
+        return " AND ".join(clauses), params
+
+    def source(self) -> tuple[str, dict[str, Any]]:
+        """A subquery of the rows this tab shows, with the filters applied."""
+        where, params = self._where()
+        if self.tab == "todos":
+            if self.outcome is not None:
+                where += " AND outcome = {outcome:String}"
+                params["outcome"] = self.outcome
+            return f"SELECT {COLUMNS} FROM status_send_history WHERE {where}", params
+        latest = ", ".join(f"argMax({c}, decided_at) AS latest_{c}" for c in LATEST)
+        outer = ", ".join(f"latest_{c} AS {c}" for c in LATEST)
+        wanted = [self.outcome] if self.outcome in ERROR_OUTCOMES else list(ERROR_OUTCOMES)
+        if self.outcome is not None and self.outcome not in ERROR_OUTCOMES:
+            wanted = []
+        params["errors"] = wanted
+        sql = (
+            f"SELECT event_id, tenant, {outer}, first_occurred AS occurred_at, last_decided AS decided_at "
+            f"FROM (SELECT event_id, any(tenant) AS tenant, {latest}, min(occurred_at) AS first_occurred, "
+            f"max(decided_at) AS last_decided FROM status_send_history "
+            f"WHERE {where} AND event_id != '' GROUP BY event_id) "
+            f"WHERE outcome IN {{errors:Array(String)}}"
+        )
+        return sql, params
+
+    def page_query(self) -> tuple[str, dict[str, Any]]:
+        source, params = self.source()
+        offset = (self.page - 1) * self.page_size
+        return (
+            f"SELECT * FROM ({source}) ORDER BY decided_at DESC, event_id "
+            f"LIMIT {self.page_size} OFFSET {offset}",
+            params,
+        )
+
+    def count_query(self) -> tuple[str, dict[str, Any]]:
+        source, params = self.source()
+        return f"SELECT count() AS total FROM ({source})", params
+
+    def csv_query(self) -> tuple[str, dict[str, Any]]:
+        source, params = self.source()
+        return f"SELECT * FROM ({source}) ORDER BY decided_at DESC LIMIT {CSV_LIMIT}", params
