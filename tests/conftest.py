@@ -39,6 +39,10 @@ TEST_ENV = {
 
 
 SANDBOX_SECRET = "s3cr3t-sandbox-token-4821"
+# report tokens: an acme viewer, an acme operator and an operator of another tenant
+VIEWER_TOKEN = "viewer-acme-token-0001"
+OPERATOR_TOKEN = "operator-acme-token-0002"
+OTHER_TENANT_TOKEN = "operator-globex-token-0003"
 
 
 def free_port() -> int:
@@ -82,7 +86,10 @@ def local_run(settings: Settings, tmp_path: Path) -> Iterator[LocalRun]:
         tmp_path / "log",
         {
             "ORDERSYNC_SINK_FLUSH_INTERVAL_S": "0.2",
-            "ORDERSYNC_SECRET_SANDBOX_TOKEN": "s3cr3t-sandbox-token",
+            "ORDERSYNC_SECRET_SANDBOX_TOKEN": SANDBOX_SECRET,
+            "ORDERSYNC_API_TOKEN_ACME_VIEWER": f"acme:viewer:{VIEWER_TOKEN}",
+            "ORDERSYNC_API_TOKEN_ACME_OPERATOR": f"acme:operator:{OPERATOR_TOKEN}",
+            "ORDERSYNC_API_TOKEN_GLOBEX_OPERATOR": f"globex:operator:{OTHER_TENANT_TOKEN}",
         },
     )
     try:

@@ -121,8 +121,9 @@ class ReportFilters:
             wanted = []
         params["errors"] = wanted
         sql = (
-            f"SELECT event_id, tenant, {outer}, first_occurred AS occurred_at, last_decided AS decided_at "
-            f"FROM (SELECT event_id, any(tenant) AS tenant, {latest}, min(occurred_at) AS first_occurred, "
+            f"SELECT event_id, event_tenant AS tenant, {outer}, first_occurred AS occurred_at, "
+            f"last_decided AS decided_at "
+            f"FROM (SELECT event_id, any(tenant) AS event_tenant, {latest}, min(occurred_at) AS first_occurred, "
             f"max(decided_at) AS last_decided FROM status_send_history "
             f"WHERE {where} AND event_id != '' GROUP BY event_id) "
             f"WHERE outcome IN {{errors:Array(String)}}"
