@@ -196,33 +196,46 @@ class Resender:
     def _fetch(
         self, sources: list[tuple[Any, ...]]
     ) -> dict[tuple[Any, ...], tuple[bytes | None, bytes | None]]:
-        """The original (key, value) at each (topic, partition, offset)."""
+        """The original (key, value) at each (topic, partition, offset).
+
+        Per partition, reads once from the lowest wanted offset to the highest: a consumer
+        re-assigned to another offset may still hand out records it prefetched.
+        """
+        wanted: dict[tuple[str, int], set[int]] = {}
+        for topic, partition, offset in sources:
+            if topic and offset >= 0:
+                wanted.setdefault((topic, partition), set()).add(offset)
         found: dict[tuple[Any, ...], tuple[bytes | None, bytes | None]] = {}
-        consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_bootstrap,
-                "group.id": f"{self.settings.topic_prefix}ordersync-resend",
-                "enable.auto.commit": False,
-                "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
-            }
-        )
-        try:
-            for source in sorted(set(sources)):
-                topic, partition, offset = source
-                if not topic or offset < 0:
-                    continue
-                consumer.assign([TopicPartition(topic, partition, offset)])
-                for _ in range(5):
-                    messages = consumer.consume(1, timeout=2.0)
+        for (topic, partition), offsets in sorted(wanted.items()):
+            consumer = Consumer(
+                {
+                    "bootstrap.servers": self.settings.kafka_bootstrap,
+                    "group.id": f"{self.settings.topic_prefix}ordersync-resend",
+                    "enable.auto.commit": False,
+                    "enable.partition.eof": True,
+                    "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
+                }
+            )
+            try:
+                consumer.assign([TopicPartition(topic, partition, min(offsets))])
+                last, idle = max(offsets), 0
+                while idle < 5:
+                    messages = consumer.consume(500, timeout=1.0)
                     if not messages:
+                        idle += 1
                         continue
-                    message = messages[0]
-                    error = message.error()
-                    if error is not None and error.code() != KafkaError._PARTITION_EOF:
+                    done = False
+                    for message in messages:
+                        error = message.error()
+                        if error is not None:
+                            done = error.code() == KafkaError._PARTITION_EOF
+                            continue
+                        offset = message.offset() or 0
+                        if offset in offsets:
+                            found[(topic, partition, offset)] = (message.key(), message.value())
+                        done = offset >= last
+                    if done:
                         break
-                    if error is None and message.offset() == offset:
-                        found[source] = (message.key(), message.value())
-                    break
-        finally:
-            consumer.close()
+            finally:
+                consumer.close()
         return found
