@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import suppress
 from typing import Any, cast
 
 import faust
 from aiohttp import web
 from faust.exceptions import ProducerSendError
-from faust.types import EventT
+from faust.types import TP, EventT
 
 import schemas
-from streams import topics
+from streams import metrics, topics
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.dispatch import DUE, ConnectorPool, Dispatcher, Handled, SourceMessage
@@ -83,6 +84,7 @@ def _source(event: EventT) -> SourceMessage:
         key=message.key,
         value=message.value,
         headers=_headers(message.headers),
+        timestamp=message.timestamp,
     )
 
 
@@ -151,11 +153,25 @@ def build_worker(settings: Settings) -> faust.App:
     async def read_configs() -> None:
         await configs.run()
 
+    def observe(message: SourceMessage) -> None:
+        metrics.EVENTS_IN.labels(message.topic).inc()
+        with suppress(Exception):  # highwater is unknown until the first fetch
+            behind = (
+                app.consumer.highwater(TP(message.topic, message.partition)) - message.offset - 1
+            )
+            metrics.CONSUMER_LAG.labels(message.topic, str(message.partition)).set(max(0, behind))
+
+    async def dispatch(message: SourceMessage) -> None:
+        observe(message)
+        handled = await dispatcher.handle(message)
+        metrics.observe_handled(handled, message.timestamp)
+        await publish(handled)
+
     @app.agent(events_topic, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
         await configs.ready.wait()
         async for event in stream.events():
-            await publish(await dispatcher.handle(_source(event)))
+            await dispatch(_source(event))
 
     async def retry(stream: faust.StreamT[bytes]) -> None:
         # Every record of one retry topic waits the same delay, so they come due in order:
@@ -167,7 +183,7 @@ def build_worker(settings: Settings) -> faust.App:
             wait = due - time.time()
             if wait > 0:
                 await asyncio.sleep(wait)
-            await publish(await dispatcher.handle(message))
+            await dispatch(message)
 
     for index, topic in enumerate(retry_topics, start=1):
         app.agent(topic, name=f"retry{index}")(retry)
@@ -189,6 +205,7 @@ def build_worker(settings: Settings) -> faust.App:
         return web.json_response([c.to_avro() for c in configs.all()])
 
     web_app.router.add_get("/health", health)
+    web_app.router.add_get("/metrics", metrics.metrics_view)
     web_app.router.add_get("/api/integrations", integrations)
     _start_web(app, web_app, settings.bind_host, settings.worker_port)
     return app
@@ -226,6 +243,7 @@ def build_history(settings: Settings) -> faust.App:
         )
 
     web_app.router.add_get("/health", health)
+    web_app.router.add_get("/metrics", metrics.metrics_view)
     tokens = Tokens.from_settings(settings.api_tokens)
     if not tokens:
         log.warning("no ORDERSYNC_API_TOKEN_* set: the history API will refuse every request")
@@ -234,7 +252,17 @@ def build_history(settings: Settings) -> faust.App:
     return app
 
 
-def run(app: faust.App, loglevel: str = "info") -> None:
+def run(app: faust.App, settings: Settings) -> None:
     from faust.worker import Worker
 
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    secrets = tuple(s.reveal() for s in settings.env_secrets.values())
+    logging_config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": "streams.logs.JsonFormatter", "secrets": secrets}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "root": {"level": settings.log_level.upper(), "handlers": ["console"]},
+    }
+    Worker(
+        app, loglevel=settings.log_level, quiet=True, logging_config=logging_config
+    ).execute_from_commandline()

@@ -206,12 +206,12 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         case "worker":
             from streams.app import build_worker, run
 
-            run(build_worker(settings), settings.log_level)
+            run(build_worker(settings), settings)
             return 0
         case "history":
             from streams.app import build_history, run
 
-            run(build_history(settings), settings.log_level)
+            run(build_history(settings), settings)
             return 0
         case "sandbox":
             from connectors.emulators.sandbox import serve

@@ -55,6 +55,7 @@ class SourceMessage:
     key: bytes | None
     value: bytes | None
     headers: Mapping[str, bytes] = field(default_factory=dict)
+    timestamp: float | None = None  # when it was published (Kafka record time, seconds)
 
     def header(self, name: str) -> str | None:
         value = self.headers.get(name)
@@ -269,7 +270,12 @@ class Dispatcher:
         action = decision.action.value
         if message.resend_of is None and state.was_delivered(event.event_id, action):
             # a replay after a crash or rebalance: it went out and has its outcome already
-            log.info("event %s (%s) already delivered; not sent again", event.event_id, action)
+            log.info(
+                "event %s (%s) already delivered; not sent again",
+                event.event_id,
+                action,
+                extra={"event_id": event.event_id, "order": event.key, "integration": event.integration},
+            )
             return Handled()
         attempt = message.attempt
         try:

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 
 import schemas
+from streams import metrics
 from streams.codec import Codec
 from streams.errors import DecodeError
 from streams.history.store import HistoryStore
@@ -58,12 +59,14 @@ class HistorySink:
                 await asyncio.to_thread(self.store.insert_outcomes, outcomes, token)
             except Exception:
                 self.failures += 1
+                metrics.SINK_FAILURES.inc()
                 log.exception(
                     "history write of %d rows failed; retrying in %.1fs", len(outcomes), backoff
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
                 continue
+            metrics.SINK_BATCH.observe(len(outcomes))
             self.rows_written += len(outcomes)
             self.batches_written += 1
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, Message, Producer
@@ -66,6 +67,17 @@ def test_events_reach_the_platform_and_the_history(settings: Settings, local_run
     timeline = local_run.api("/api/orders/acme/loja-1/P1")
     assert [row["sequence"] for row in timeline] == [1, 2, 3]
     assert all(row["latency_ms"] is not None and row["http_status"] == 200 for row in timeline)
+
+    # what Prometheus and the log collector see
+    worker_metrics = urllib.request.urlopen(f"{local_run.worker_url}/metrics", timeout=5).read().decode()
+    assert 'ordersync_platform_sends_total{outcome="SENT",platform="sandbox"} 3.0' in worker_metrics
+    assert 'ordersync_decisions_total{outcome="SKIPPED",reason="FULFILLMENT_MODE"} 1.0' in worker_metrics
+    assert "ordersync_delivery_latency_seconds_count 3.0" in worker_metrics
+    history_metrics = urllib.request.urlopen(f"{local_run.history_url}/metrics", timeout=5).read().decode()
+    assert "ordersync_sink_batch_rows_count" in history_metrics
+    log_lines = local_run.worker.log_path.read_text().splitlines()
+    entries = [json.loads(line) for line in log_lines if line.startswith("{")]
+    assert any(e["msg"].startswith("integration loja-1 applied") for e in entries)
 
 
 def bad_records(settings: Settings) -> dict[str, bytes]:
