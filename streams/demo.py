@@ -189,8 +189,10 @@ def _print_summary(local: LocalRun, event_ids: list[str], result: dict[str, Any]
     for (outcome, reason), count in sorted(by_reason.items()):
         print(f"    {outcome:<14} {reason:<32} {count}")
     print()
-    print(f"history API:  {local.history_url}/api/summary")
+    print(f"report:       {local.history_url}/#token={local.token}")
+    print(f"history API:  {local.history_url}/api/summary  (Authorization: Bearer {local.token})")
     print(f"worker API:   {local.worker_url}/api/integrations")
+    print(f"metrics:      {local.worker_url}/metrics  {local.history_url}/metrics")
     print(f"sandbox:      {local.sandbox_url}/_received")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -44,3 +45,16 @@ def test_dockerfile_installs_the_package_and_runs_ordersync() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert "pip install" in text
     assert 'ENTRYPOINT ["ordersync"]' in text
+
+
+def test_grafana_is_provisioned_with_clickhouse_and_a_dashboard() -> None:
+    grafana = compose()["services"]["grafana"]
+    assert "grafana-clickhouse-datasource" in grafana["environment"]["GF_INSTALL_PLUGINS"]
+    datasource = yaml.safe_load(
+        (ROOT / "deploy/grafana/provisioning/datasources/clickhouse.yml").read_text()
+    )["datasources"][0]
+    assert datasource["jsonData"]["host"] == "clickhouse"
+    dashboard = json.loads((ROOT / "deploy/grafana/dashboards/ordersync.json").read_text())
+    sql = " ".join(p["targets"][0]["rawSql"] for p in dashboard["panels"])
+    # the dashboard reads the views the migrations create
+    assert "daily_outcomes" in sql and "open_errors" in sql
