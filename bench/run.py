@@ -1,0 +1,488 @@
+"""``make bench``: ordersync end to end on this machine, with its references in the same run.
+
+Scenarios (``BENCH_QUICK=1`` shrinks them to run in a few minutes):
+
+- throughput: N events over 100 stores published as fast as possible; events/s from the
+  first publish until the last outcome row is in ClickHouse; the same with two workers;
+- latency: a paced stream (1,000 events/s for 60 s); publish -> platform received, per event;
+- isolation: the latency scenario while one store hangs until the timeout and another
+  answers 503 to everything; p99 of the healthy stores;
+- references, same sandbox: the connector's HTTP client alone with the worker's concurrency
+  (raw HTTP limit) and a naive consumer that decodes and sends each event synchronously;
+- memory and CPU: peak RSS of the worker, the history process and the broker; CPU seconds
+  per 1,000 events.
+
+Writes ``bench/results/latest.json`` and ``bench/results/latest.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from confluent_kafka import Consumer
+
+import schemas
+from connectors.http import make_client
+from connectors.sandbox import SandboxConnector
+from streams import topics
+from streams.codec import Codec
+from streams.integrations import apply_configs
+from streams.local import LocalProcess, LocalRun, http_json
+from streams.publish import make_producer
+from streams.records import Action, EventType, IntegrationConfig, OrderEvent, order_key
+from streams.settings import Settings
+from streams.stack import Stack
+from streams.stack.process import wait_until
+from streams.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+STORES = int(os.environ.get("BENCH_STORES", "100"))
+EVENTS = int(os.environ.get("BENCH_EVENTS", "10000" if QUICK else "100000"))
+RATE = int(os.environ.get("BENCH_RATE", "1000"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10" if QUICK else "60"))
+STORE_LATENCY_MS = float(os.environ.get("BENCH_STORE_LATENCY_MS", "0"))
+HTTP_TIMEOUT_S = 2.0
+NOW = datetime.now(UTC)
+
+
+def bench_settings() -> Settings:
+    base = Settings.from_env(
+        {
+            "ORDERSYNC_VAR_DIR": str(ROOT / "var" / "bench"),
+            "ORDERSYNC_CACHE_DIR": str(ROOT / "var" / "cache"),
+            "ORDERSYNC_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
+            "ORDERSYNC_KAFKA_CONTROLLER_PORT": "39093",
+            "ORDERSYNC_REGISTRY_URL": "http://127.0.0.1:38081/apis/ccompat/v7",
+            "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "ORDERSYNC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S),
+            "ORDERSYNC_WORKER_PORT": "36066",
+            "ORDERSYNC_HISTORY_PORT": "38090",
+            "ORDERSYNC_SANDBOX_PORT": "38070",
+            "ORDERSYNC_LOG_LEVEL": "warning",
+        }
+    )
+    return base
+
+
+def fresh(settings: Settings, name: str) -> Settings:
+    run = f"b{uuid.uuid4().hex[:6]}-{name}."
+    return replace(
+        settings,
+        topic_prefix=run,
+        clickhouse_dsn=f"chdb://{settings.var_dir / 'clickhouse' / run.rstrip('.')}",
+    )
+
+
+def store_names() -> list[str]:
+    return [f"bench-{i:03d}" for i in range(STORES)]
+
+
+def records(count: int, tag: str) -> list[dict[str, Any]]:
+    stores = store_names()
+    out = []
+    for n in range(count):
+        store = stores[n % len(stores)]
+        out.append(
+            {
+                "event_id": str(uuid.uuid4()),
+                "tenant": "bench",
+                "integration": store,
+                "erp_order_id": f"E-{tag}-{n}",
+                "platform_order_id": f"{tag}-{n // 4}",
+                "sequence": n % 4,
+                "occurred_at": NOW,
+                "producer": "bench",
+                "event_type": EventType.CANCELED.value,
+                "invoice": None,
+                "shipment": None,
+                "delivery": None,
+                "cancellation": {"reason": "bench", "cancelled_at": NOW},
+                "status": None,
+            }
+        )
+    return out
+
+
+class Publisher:
+    def __init__(self, settings: Settings) -> None:
+        self.codec = Codec(settings)
+        self.producer = make_producer(settings)
+        self.topic = settings.topic(topics.EVENTS)
+        self.sent_at: dict[str, float] = {}
+
+    def send(self, record: dict[str, Any]) -> None:
+        key = order_key(record["tenant"], record["integration"], record["platform_order_id"])
+        value = self.codec.encode(self.topic, schemas.ORDER_EVENT, record)
+        while True:
+            try:
+                self.sent_at[record["event_id"]] = time.time()
+                self.producer.produce(self.topic, key=key.encode(), value=value)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.producer.poll(0)
+
+    def flush(self) -> None:
+        self.producer.flush(60)
+
+
+def proc_stats(pid: int) -> tuple[float, float]:
+    """(peak RSS in MiB, CPU seconds) of a process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return hwm / 1024, (int(fields[11]) + int(fields[12])) / ticks
+
+
+class Bench:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stack = Stack(settings)
+
+    def start(self, name: str, workers: int = 1) -> tuple[Settings, LocalRun]:
+        settings = fresh(self.settings, name)
+        ensure_topics(settings)
+        run = LocalRun(settings, settings.var_dir / "log" / settings.topic_prefix.rstrip("."))
+        run.start()
+        for n in range(1, workers):
+            run.add_worker(settings.worker_port + n).start()
+        configs = [
+            IntegrationConfig(
+                integration_id=name_,
+                tenant="bench",
+                platform="sandbox",
+                store_url=f"{run.sandbox_url}/stores/{name_}/",
+                send_order_updates=True,
+                send_cancellations=True,
+                send_delivery_info=True,
+            )
+            for name_ in store_names()
+        ]
+        apply_configs(settings, list(configs))
+        wait_until(
+            lambda: len(http_json(f"{run.worker_url}/api/integrations")) == STORES,
+            60,
+            "the worker to hold the bench integrations",
+        )
+        if STORE_LATENCY_MS:
+            for store in store_names():
+                self.fault(run, store, 0, STORE_LATENCY_MS)
+        return settings, run
+
+    def fault(self, run: LocalRun, store: str, status: int, delay_ms: float = 0) -> None:
+        http_json(
+            f"{run.sandbox_url}/_faults",
+            {"store": store, "status": status, "count": -1, "delay_ms": delay_ms},
+        )
+
+    def rows(self, run: LocalRun) -> int:
+        return int(run.api("/api/summary")["total"]["rows"])
+
+    def workers(self, run: LocalRun) -> list[LocalProcess]:
+        return [p for p in run.processes if p.name.startswith("worker")]
+
+    # -- scenarios -------------------------------------------------------------------------
+    def throughput(self, workers: int = 1) -> dict[str, Any]:
+        settings, run = self.start(f"throughput{workers}", workers)
+        try:
+            batch = records(EVENTS, "t")
+            publisher = Publisher(settings)
+            cpu_before = {
+                p.name: proc_stats(p.proc.pid)[1]
+                for p in [*self.workers(run), run.history]
+                if p.proc
+            }
+            started = time.time()
+            for record in batch:
+                publisher.send(record)
+            publisher.flush()
+            published = time.time()
+            wait_until(lambda: self.rows(run) >= EVENTS, 1800, f"{EVENTS} outcome rows", 0.2)
+            finished = time.time()
+            stats = {
+                p.name: proc_stats(p.proc.pid) for p in [*self.workers(run), run.history] if p.proc
+            }
+            worker_cpu = sum(stats[p.name][1] - cpu_before[p.name] for p in self.workers(run))
+            return {
+                "events": EVENTS,
+                "workers": workers,
+                "throughput_eps": round(EVENTS / (finished - started), 1),
+                "publish_seconds": round(published - started, 2),
+                "seconds": round(finished - started, 2),
+                "worker_peak_rss_mb": round(max(stats[p.name][0] for p in self.workers(run)), 1),
+                "history_peak_rss_mb": round(stats["history"][0], 1),
+                "worker_cpu_s_per_1000": round(worker_cpu * 1000 / EVENTS, 3),
+                "history_cpu_s_per_1000": round(
+                    (stats["history"][1] - cpu_before["history"]) * 1000 / EVENTS, 3
+                ),
+            }
+        finally:
+            run.stop()
+
+    def paced(self, name: str, bad_stores: bool) -> dict[str, Any]:
+        settings, run = self.start(name)
+        try:
+            stores = store_names()
+            excluded = set()
+            if bad_stores:
+                hang, failing = stores[0], stores[1]
+                self.fault(run, hang, 0, (HTTP_TIMEOUT_S + 5) * 1000)  # answers after the timeout
+                self.fault(run, failing, 503)
+                excluded = {hang, failing}
+            batch = records(RATE * SECONDS, name[:3])
+            publisher = Publisher(settings)
+            started = time.perf_counter()
+            for n, record in enumerate(batch):
+                due = started + n / RATE
+                pause = due - time.perf_counter()
+                if pause > 0:
+                    time.sleep(pause)
+                publisher.send(record)
+            publisher.flush()
+            healthy = [r for r in batch if r["integration"] not in excluded]
+            wanted = {r["event_id"] for r in healthy}
+
+            def received_all() -> bool:
+                return int(http_json(f"{run.sandbox_url}/_stats")["received"]) >= len(wanted)
+
+            wait_until(received_all, 600, "the healthy stores' events at the platform", 0.5)
+            calls = http_json(f"{run.sandbox_url}/_received", timeout=60)
+            latencies = sorted(
+                (c["received_at"] - publisher.sent_at[c["event_id"]]) * 1000
+                for c in calls
+                if c["event_id"] in wanted
+            )
+
+            def pct(p: float) -> float:
+                return round(latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 2)
+
+            return {
+                "rate_eps": RATE,
+                "seconds": SECONDS,
+                "events": len(batch),
+                "measured": len(latencies),
+                "p50": pct(50),
+                "p95": pct(95),
+                "p99": pct(99),
+                "max": round(latencies[-1], 2),
+                "mean": round(statistics.fmean(latencies), 2),
+            }
+        finally:
+            run.stop()
+
+    def raw_http(self, concurrency: int) -> float:
+        """The connector's HTTP client alone: the same calls, the same sandbox, no Kafka."""
+        settings, run = self.start("raw")
+        try:
+            count = min(EVENTS, 20000)
+            events = [OrderEvent.from_avro(r) for r in records(count, "r")]
+
+            async def go() -> float:
+                clients = {}
+                connectors = {}
+                for store in store_names():
+                    cfg = IntegrationConfig(
+                        store, "bench", "sandbox", f"{run.sandbox_url}/stores/{store}/"
+                    )
+                    clients[store] = make_client(
+                        cfg.store_url, timeout_s=10, allowed=settings.allowed_networks
+                    )
+                    connectors[store] = SandboxConnector(cfg, None, clients[store])
+                queue = iter(events)
+
+                async def worker() -> None:
+                    for event in queue:
+                        await connectors[event.integration].send(Action.CANCEL, event)
+
+                started = time.perf_counter()
+                await asyncio.gather(*(worker() for _ in range(concurrency)))
+                elapsed = time.perf_counter() - started
+                for client in clients.values():
+                    await client.aclose()
+                return count / elapsed
+
+            return round(asyncio.run(go()), 1)
+        finally:
+            run.stop()
+
+    def naive(self) -> float:
+        """A first implementation: one consumer, decode, send synchronously with httpx."""
+        settings, run = self.start("naive")
+        run.worker.stop()  # the naive loop is the only consumer here
+        try:
+            count = min(EVENTS, 5000)
+            batch = records(count, "n")
+            publisher = Publisher(settings)
+            for record in batch:
+                publisher.send(record)
+            publisher.flush()
+            codec = Codec(settings)
+            consumer = Consumer(
+                {
+                    "bootstrap.servers": settings.kafka_bootstrap,
+                    "group.id": f"{settings.topic_prefix}naive",
+                    "auto.offset.reset": "earliest",
+                }
+            )
+            consumer.subscribe([settings.topic(topics.EVENTS)])
+            done = 0
+            started = time.perf_counter()
+            with httpx.Client(timeout=10) as client:
+                while done < count:
+                    message = consumer.poll(1.0)
+                    if message is None or message.error():
+                        continue
+                    record = codec.decode(message.value(), schemas.ORDER_EVENT)
+                    url = f"{run.sandbox_url}/stores/{record['integration']}/orders/{record['platform_order_id']}/actions/cancel"
+                    client.post(url, json={"event_id": str(record["event_id"]), "action": "CANCEL"})
+                    consumer.commit(message, asynchronous=False)
+                    done += 1
+            elapsed = time.perf_counter() - started
+            consumer.close()
+            return round(count / elapsed, 1)
+        finally:
+            run.stop()
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    import aiohttp
+    import chdb
+    import confluent_kafka
+    import faust
+
+    from streams.stack.services import APICURIO_VERSION, KAFKA_VERSION
+
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": sys.version.split()[0],
+        "versions": {
+            "faust-streaming": faust.__version__,
+            "confluent-kafka": confluent_kafka.version()[0],
+            "httpx": httpx.__version__,
+            "aiohttp": aiohttp.__version__,
+            "chdb": chdb.__version__,
+            "kafka": KAFKA_VERSION,
+            "apicurio-registry": APICURIO_VERSION,
+        },
+    }
+
+
+def markdown(result: dict[str, Any]) -> str:
+    t = result["throughput"]
+    lines = [
+        f"# Benchmark — {result['finished_at']} ({'quick' if result['settings']['quick'] else 'full'} run)",
+        "",
+        f"Machine: {result['machine']['cores']} cores, {result['machine']['cpu']}.",
+        "",
+        "| measure | value | target |",
+        "| --- | --- | --- |",
+        f"| throughput, 1 worker (events/s, publish → outcome row in ClickHouse) | {result['throughput_eps']} | ≥ 5,000 |",
+        f"| throughput, 2 workers (events/s) | {result['scaling']['two_workers_eps']} | (2 cores: overhead, not gain) |",
+        f"| raw HTTP limit (requests/s, same client, same concurrency, no Kafka) | {result['raw_http_rps']} | |",
+        f"| naive consumer (events/s, decode + synchronous httpx) | {result['naive_eps']} | |",
+        f"| ratio to raw HTTP | {result['ratio_to_raw']} | ≥ 0.6 |",
+        f"| ratio to naive | {result['ratio_to_naive']} | |",
+        f"| latency at {result['settings']['rate_eps']} events/s: p50 / p95 / p99 / max (ms) | "
+        f"{result['latency_ms']['p50']} / {result['latency_ms']['p95']} / {result['latency_ms']['p99']} / {result['latency_ms']['max']} | p50 ≤ 10, p99 ≤ 50 |",
+        f"| isolation: healthy stores' p99 (ms) while 1 store hangs and 1 answers 503 | {result['isolation_p99_ms']} | ≤ 100 |",
+        f"| worker peak RSS (MiB) | {result['worker_peak_rss_mb']} | ≤ 512 |",
+        f"| history peak RSS, embedded ClickHouse included (MiB) | {result['history_peak_rss_mb']} | ≤ 1,024 |",
+        f"| broker peak RSS (MiB) | {result['broker_peak_rss_mb']} | |",
+        f"| worker CPU seconds per 1,000 events | {t['worker_cpu_s_per_1000']} | |",
+        f"| history CPU seconds per 1,000 events | {t['history_cpu_s_per_1000']} | |",
+        "",
+        f"Settings: {json.dumps(result['settings'])}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    settings = bench_settings()
+    bench = Bench(settings)
+    print(
+        f"bench: {'quick' if QUICK else 'full'} run, {EVENTS} events, {STORES} stores", flush=True
+    )
+    bench.stack.up()
+    try:
+        throughput = bench.throughput(1)
+        print(f"throughput: {throughput['throughput_eps']} events/s", flush=True)
+        two = bench.throughput(2)
+        print(f"throughput with 2 workers: {two['throughput_eps']} events/s", flush=True)
+        latency = bench.paced("latency", bad_stores=False)
+        print(f"latency: {latency}", flush=True)
+        isolation = bench.paced("isolation", bad_stores=True)
+        print(f"isolation: {isolation}", flush=True)
+        raw = bench.raw_http(concurrency=int(os.environ.get("BENCH_CONCURRENCY", "64")))
+        print(f"raw HTTP: {raw} requests/s", flush=True)
+        naive = bench.naive()
+        print(f"naive: {naive} events/s", flush=True)
+        kafka_pid = bench.stack.kafka.process.pid()
+        broker_rss = proc_stats(kafka_pid)[0] if kafka_pid else None
+    finally:
+        if os.environ.get("BENCH_KEEP_STACK") != "1":
+            bench.stack.down()
+    result = {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "throughput_eps": throughput["throughput_eps"],
+        "raw_http_rps": raw,
+        "naive_eps": naive,
+        "ratio_to_raw": round(throughput["throughput_eps"] / raw, 3),
+        "ratio_to_naive": round(throughput["throughput_eps"] / naive, 2),
+        "latency_ms": {k: latency[k] for k in ("p50", "p95", "p99", "max")},
+        "isolation_p99_ms": isolation["p99"],
+        "worker_peak_rss_mb": max(throughput["worker_peak_rss_mb"], two["worker_peak_rss_mb"]),
+        "history_peak_rss_mb": max(throughput["history_peak_rss_mb"], two["history_peak_rss_mb"]),
+        "broker_peak_rss_mb": round(broker_rss, 1) if broker_rss else None,
+        "throughput": throughput,
+        "scaling": {
+            "one_worker_eps": throughput["throughput_eps"],
+            "two_workers_eps": two["throughput_eps"],
+        },
+        "latency": latency,
+        "isolation": isolation,
+        "settings": {
+            "quick": QUICK,
+            "events": EVENTS,
+            "stores": STORES,
+            "rate_eps": RATE,
+            "paced_seconds": SECONDS,
+            "store_latency_ms": STORE_LATENCY_MS,
+            "http_timeout_s": HTTP_TIMEOUT_S,
+            "partitions": settings.partitions,
+        },
+        "machine": machine(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = markdown(result)
+    (RESULTS / "latest.md").write_text(table)
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
