@@ -43,6 +43,10 @@ stack-down: $(STAMP)
 stack-status: $(STAMP)
 	$(BIN)/ordersync stack status
 
+# BENCH_QUICK=1 for a short run; results in bench/results/latest.{json,md}
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 clean:
 	-$(BIN)/ordersync stack down
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
