@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import faust
 from aiohttp import web
+from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
 from faust.types import TP, EventT
 
@@ -103,9 +104,10 @@ async def send_reliably(
     backoff = 0.1
     while True:
         try:
-            await topic.send(key=key, value=value, headers=headers, partition=partition)
+            delivery = await topic.send(key=key, value=value, headers=headers, partition=partition)
+            await delivery  # the broker has it: only then may the order's state move on
             return
-        except ProducerSendError as exc:
+        except (ProducerSendError, KafkaError) as exc:
             if "MessageSizeTooLarge" in repr(exc.__cause__ or exc):
                 size = len(value or b"")
                 log.error("record of %d bytes too large for %s; sending a marker", size, topic)
@@ -133,9 +135,6 @@ def build_worker(settings: Settings) -> faust.App:
         "orders", partitions=settings.partitions, key_type=bytes, value_type=bytes
     )
     configs = IntegrationConfigs(settings, codec)
-    dispatcher = Dispatcher(
-        settings, codec, configs, ConnectorPool(settings), OrderStates(order_table)
-    )
 
     async def publish(handled: Handled) -> None:
         for outcome in handled.outcomes:
@@ -148,6 +147,10 @@ def build_worker(settings: Settings) -> faust.App:
             await send_reliably(
                 by_name[record.topic], record.key, record.value, record.headers, record.partition
             )
+
+    dispatcher = Dispatcher(
+        settings, codec, configs, ConnectorPool(settings), OrderStates(order_table), publish
+    )
 
     @app.task
     async def read_configs() -> None:
@@ -163,12 +166,13 @@ def build_worker(settings: Settings) -> faust.App:
 
     async def dispatch(message: SourceMessage) -> None:
         observe(message)
-        handled = await dispatcher.handle(message)
+        handled = await dispatcher.handle(message)  # published before it returns
         metrics.observe_handled(handled, message.timestamp)
-        await publish(handled)
 
     @app.agent(events_topic, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
+        # One event at a time: Faust acknowledges it when the loop moves on, after its
+        # outcomes are with the broker and its order's state is written.
         await configs.ready.wait()
         async for event in stream.events():
             await dispatch(_source(event))
@@ -238,6 +242,7 @@ def build_history(settings: Settings) -> faust.App:
                 "status": "ok",
                 "role": "history",
                 "rows_written": sink.rows_written,
+                "repeated_terminals_dropped": sink.repeated_terminals,
                 "write_failures": sink.failures,
             }
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -144,7 +144,17 @@ class ConnectorPool:
         self._pool.clear()
 
 
+Publish = Callable[[Handled], Awaitable[None]]
+
+
+async def _discard(handled: Handled) -> None:
+    return None
+
+
 class Dispatcher:
+    """``publish`` must return only once the broker has the records: the order's state is
+    written after it, so a crash can never leave "delivered" state without its outcome."""
+
     def __init__(
         self,
         settings: Settings,
@@ -152,15 +162,18 @@ class Dispatcher:
         configs: IntegrationConfigs,
         pool: ConnectorPool,
         states: OrderStates,
+        publish: Publish = _discard,
     ) -> None:
         self.settings = settings
         self.codec = codec
         self.configs = configs
         self.pool = pool
         self.states = states
+        self.publish = publish
         self._locks: dict[bytes | None, asyncio.Lock] = {}
 
     async def handle(self, message: SourceMessage) -> Handled:
+        """Decide, send, publish the results, then record the order's state; never raises."""
         async with self._lock_for(message.key):
             try:
                 return await self._handle(message)
@@ -171,9 +184,11 @@ class Dispatcher:
                     message.partition,
                     message.offset,
                 )
-                return self._unreadable(
+                handled = self._unreadable(
                     message, exc, ReasonCode.INTERNAL_ERROR, Outcome.DEAD_LETTERED
                 )
+                await self.publish(handled)
+                return handled
 
     def _lock_for(self, key: bytes | None) -> asyncio.Lock:
         """One order at a time: the retry agents and the route agent share an order's state."""
@@ -184,6 +199,7 @@ class Dispatcher:
     async def _handle(self, message: SourceMessage) -> Handled:
         event = self._decode(message)
         if isinstance(event, Handled):
+            await self.publish(event)
             return event
         state = self.states.get(message.key)
         first_attempt = message.attempt == 1
@@ -208,6 +224,7 @@ class Dispatcher:
         if state.blocked_by == event.event_id and handled.retry is None:
             state.blocked_by = None  # resolved: sent, skipped or dead-lettered
             await self._release_held(state, handled)
+        await self.publish(handled)
         self.states.put(message.key, state)
         return handled
 
@@ -274,7 +291,11 @@ class Dispatcher:
                 "event %s (%s) already delivered; not sent again",
                 event.event_id,
                 action,
-                extra={"event_id": event.event_id, "order": event.key, "integration": event.integration},
+                extra={
+                    "event_id": event.event_id,
+                    "order": event.key,
+                    "integration": event.integration,
+                },
             )
             return Handled()
         attempt = message.attempt

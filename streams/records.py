@@ -61,6 +61,18 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+TERMINAL_NAMESPACE = uuid.UUID("6f1d3c1e-8a52-4d0b-9d4e-2f6b8c0a7e15")
+
+
+def terminal_outcome_id(event_key: str, resend_of: str | None) -> str:
+    """The id of an event's terminal outcome: the same however often it is decided.
+
+    A crash can make a worker decide an event twice (its outcome reached Kafka, its order
+    state had not); both records carry this id and the history keeps the first.
+    """
+    return str(uuid.uuid5(TERMINAL_NAMESPACE, f"{event_key}|{resend_of or ''}"))
+
+
 @dataclass(frozen=True, slots=True)
 class OrderEvent:
     event_id: str
@@ -201,15 +213,21 @@ class DispatchOutcome:
         return cls(**(base | fields))
 
     def stamped(self, message: Any) -> DispatchOutcome:
-        """Where the event was first read, and the resend it answers (a ``SourceMessage``)."""
+        """Where the event was first read, the resend it answers (from a ``SourceMessage``),
+        and, when it is terminal, its idempotent id."""
         topic, partition, offset = message.origin
-        return replace(
+        resend_of = message.resend_of or self.resend_of
+        stamped = replace(
             self,
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,
-            resend_of=message.resend_of or self.resend_of,
+            resend_of=resend_of,
         )
+        if stamped.terminal:
+            key = self.event_id or f"{topic}:{partition}:{offset}"
+            stamped = replace(stamped, outcome_id=terminal_outcome_id(key, resend_of))
+        return stamped
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> DispatchOutcome:

@@ -110,6 +110,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
+        7,
+        # the sink looks up terminal outcome ids before writing (exactly one per event)
+        """
+        ALTER TABLE status_send_history
+        ADD INDEX IF NOT EXISTS outcome_id_bloom outcome_id TYPE bloom_filter GRANULARITY 4
+        """,
+    ),
+    (
         6,
         # daily aggregates for BI, kept up to date on every insert
         """

@@ -41,6 +41,25 @@ class HistorySink:
         self.rows_written = 0
         self.batches_written = 0
         self.failures = 0
+        self.repeated_terminals = 0
+
+    async def _without_repeated_terminals(
+        self, outcomes: Sequence[DispatchOutcome]
+    ) -> list[DispatchOutcome]:
+        """Drop a terminal outcome the history already holds (same idempotent id)."""
+        terminal_ids = [o.outcome_id for o in outcomes if o.terminal]
+        seen: set[str] = set()
+        if terminal_ids:
+            seen = await asyncio.to_thread(self.store.existing_outcome_ids, terminal_ids)
+        kept = []
+        for outcome in outcomes:
+            if outcome.terminal:
+                if outcome.outcome_id in seen:
+                    self.repeated_terminals += 1
+                    continue
+                seen.add(outcome.outcome_id)
+            kept.append(outcome)
+        return kept
 
     def decode(self, raw: bytes | None) -> DispatchOutcome | None:
         try:
@@ -53,6 +72,7 @@ class HistorySink:
         self, outcomes: Sequence[DispatchOutcome], offsets: Sequence[tuple[str, int, int]]
     ) -> None:
         token = dedup_token(offsets)
+        outcomes = await self._without_repeated_terminals(outcomes)
         backoff = 0.2
         while True:
             try:

@@ -64,6 +64,17 @@ class HistoryStore:
                 "status_send_history", rows, column_names=list(COLUMNS), settings=settings
             )
 
+    def existing_outcome_ids(self, ids: Sequence[str]) -> set[str]:
+        if not ids:
+            return set()
+        with self._lock:
+            result = self.client.query(
+                "SELECT DISTINCT toString(outcome_id) FROM status_send_history "
+                "WHERE outcome_id IN {ids:Array(UUID)}",
+                parameters={"ids": list(ids)},
+            )
+        return {row[0] for row in result.result_rows}
+
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self._lock:
             result = self.client.query(sql, parameters=parameters)

@@ -69,11 +69,18 @@ def test_events_reach_the_platform_and_the_history(settings: Settings, local_run
     assert all(row["latency_ms"] is not None and row["http_status"] == 200 for row in timeline)
 
     # what Prometheus and the log collector see
-    worker_metrics = urllib.request.urlopen(f"{local_run.worker_url}/metrics", timeout=5).read().decode()
+    worker_metrics = (
+        urllib.request.urlopen(f"{local_run.worker_url}/metrics", timeout=5).read().decode()
+    )
     assert 'ordersync_platform_sends_total{outcome="SENT",platform="sandbox"} 3.0' in worker_metrics
-    assert 'ordersync_decisions_total{outcome="SKIPPED",reason="FULFILLMENT_MODE"} 1.0' in worker_metrics
+    assert (
+        'ordersync_decisions_total{outcome="SKIPPED",reason="FULFILLMENT_MODE"} 1.0'
+        in worker_metrics
+    )
     assert "ordersync_delivery_latency_seconds_count 3.0" in worker_metrics
-    history_metrics = urllib.request.urlopen(f"{local_run.history_url}/metrics", timeout=5).read().decode()
+    history_metrics = (
+        urllib.request.urlopen(f"{local_run.history_url}/metrics", timeout=5).read().decode()
+    )
     assert "ordersync_sink_batch_rows_count" in history_metrics
     log_lines = local_run.worker.log_path.read_text().splitlines()
     entries = [json.loads(line) for line in log_lines if line.startswith("{")]

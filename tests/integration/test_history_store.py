@@ -42,15 +42,14 @@ def test_migrations_are_idempotent_and_batches_deduplicate(tmp_path: Path) -> No
 def test_views_answer_the_report_questions(tmp_path: Path) -> None:
     store = HistoryStore(f"chdb://{tmp_path / 'ch'}")
     store.migrate()
-    failed, later_sent, still_failed = outcome("e1"), outcome("e1"), outcome("e2")
-    store.insert_outcomes(
-        [
-            replace(
-                failed, outcome=Outcome.DEAD_LETTERED, decided_at=now_utc() - timedelta(seconds=5)
-            )
-        ]
+    start = now_utc()
+    failed = replace(outcome("e1"), outcome=Outcome.DEAD_LETTERED, decided_at=start)
+    later_sent = replace(outcome("e1"), decided_at=start + timedelta(seconds=1))
+    still_failed = replace(
+        outcome("e2"), outcome=Outcome.INVALID, decided_at=start + timedelta(seconds=2)
     )
-    store.insert_outcomes([later_sent, replace(still_failed, outcome=Outcome.INVALID)])
+    store.insert_outcomes([failed])
+    store.insert_outcomes([later_sent, still_failed])
     latest = {
         r["event_id"]: r["outcome"]
         for r in store.query("SELECT event_id, outcome FROM latest_outcome")

@@ -1,0 +1,81 @@
+"""While ClickHouse refuses, the sink keeps its batch and retries; nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pytest
+
+from streams.history import sink as sink_module
+from streams.history.sink import HistorySink
+from streams.records import DispatchOutcome, Outcome, now_utc
+
+
+class RefusingStore:
+    """Refuses the first ``failures`` inserts, as an unreachable ClickHouse would."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.rows: dict[str | None, list[DispatchOutcome]] = {}
+
+    def insert_outcomes(
+        self, outcomes: Sequence[DispatchOutcome], dedup_token: str | None = None
+    ) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("ClickHouse is unreachable")
+        self.rows.setdefault(dedup_token, list(outcomes))  # a repeated token is dropped
+
+    def existing_outcome_ids(self, ids: Sequence[str]) -> set[str]:
+        held = {o.outcome_id for rows in self.rows.values() for o in rows}
+        return held & set(ids)
+
+
+def outcome(n: int) -> DispatchOutcome:
+    return DispatchOutcome(
+        event_id=f"e{n}", tenant="t", integration="i", platform="sandbox", erp_order_id="1",
+        platform_order_id="p", sequence=n, event_type="SHIPPED", action="SHIP",
+        outcome=Outcome.SENT, reason_code="DELIVERED", attempt=1,
+        occurred_at=now_utc(), decided_at=now_utc(),
+    )  # fmt: skip
+
+
+def test_refused_batches_are_kept_and_written_once_when_clickhouse_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sleeps: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    monkeypatch.setattr(sink_module.asyncio, "sleep", no_wait)
+    store = RefusingStore(failures=4)
+    sink = HistorySink(store, codec=None)  # type: ignore[arg-type]
+    batch = [outcome(n) for n in range(3)]
+    offsets = [("orders.outcomes", 0, n) for n in range(3)]
+    asyncio.run(sink.write(batch, offsets))
+    assert sink.failures == 4 and sink.rows_written == 3
+    assert sleeps == [0.2, 0.4, 0.8, 1.6]  # backing off, not spinning
+    # the same batch again (a crash before the commit) carries the same token: no double rows
+    asyncio.run(sink.write(batch, offsets))
+    assert [len(rows) for rows in store.rows.values()] == [3]
+
+
+def test_a_terminal_outcome_decided_twice_is_kept_once() -> None:
+    store = RefusingStore(failures=0)
+    sink = HistorySink(store, codec=None)  # type: ignore[arg-type]
+    first = replace(outcome(1), outcome_id="00000000-0000-0000-0000-000000000001")
+    replay = replace(first, reason_code="ALREADY_DONE")  # the same event, decided again
+    progress = replace(outcome(2), outcome=Outcome.RETRY_SCHEDULED)
+    asyncio.run(
+        sink.write([first, progress], [("orders.outcomes", 0, 0), ("orders.outcomes", 0, 1)])
+    )
+    asyncio.run(
+        sink.write([replay, progress], [("orders.outcomes", 0, 7), ("orders.outcomes", 0, 8)])
+    )
+    written = [o for rows in store.rows.values() for o in rows]
+    assert [o.reason_code for o in written if o.terminal] == ["DELIVERED"]
+    assert sink.repeated_terminals == 1
+    assert sum(1 for o in written if not o.terminal) == 2  # progress records are never dropped
