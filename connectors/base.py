@@ -17,6 +17,7 @@ timeouts, redirects (never followed) and the status table:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -232,6 +233,27 @@ class Connector:
             raise
         latency_ms = (time.perf_counter() - started) * 1000
         return Delivery(response.status_code, latency_ms, already_done=already_done)
+
+
+NUMERIC_ID = re.compile(r"[0-9]{1,20}")
+
+
+def numeric_order_id(event: OrderEvent, platform: str, what: str = "the numeric order id") -> str:
+    """The platform order id, refused unless numeric: it goes into request paths."""
+    if not NUMERIC_ID.fullmatch(event.platform_order_id):
+        raise PermanentDeliveryError(
+            f"{platform} needs {what} as platform_order_id, got {event.platform_order_id[:40]!r}",
+            reason_code=ReasonCode.INVALID_EVENT,
+        )
+    return event.platform_order_id
+
+
+def require_payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
+    if not value:
+        raise PermanentDeliveryError(
+            f"the event has no {name} payload", reason_code=ReasonCode.INVALID_EVENT
+        )
+    return value
 
 
 def _excerpt(response: httpx.Response) -> str:

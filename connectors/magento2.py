@@ -70,19 +70,23 @@ shipments the order has, never from the text. A 2xx answer that is not the JSON 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
-from connectors.base import EXCERPT_CHARS, Connector, PlatformRequest
+from connectors.base import (
+    EXCERPT_CHARS,
+    Connector,
+    PlatformRequest,
+    numeric_order_id,
+    require_payload,
+)
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 
-ORDER_ID = re.compile(r"[0-9]{1,20}")
 # Brazil has had no daylight saving time since 2019: Brasília time is UTC-3 all year.
 BRASILIA = timezone(timedelta(hours=-3), "BRT")
 CUSTOM_CARRIER = "custom"
@@ -122,7 +126,7 @@ class Magento2Connector(Connector):
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> tuple[httpx.Response, bool]:
-        order_id = order_entity_id(event)
+        order_id = numeric_order_id(event, "magento2", "the order's numeric entity_id")
         if action is Action.INVOICE:
             return await self._invoice(order_id, event)
         if action in (Action.SHIP, Action.SHIP_WITH_TRACKING):
@@ -139,7 +143,7 @@ class Magento2Connector(Connector):
 
     # -- actions -----------------------------------------------------------------------
     async def _invoice(self, order_id: str, event: OrderEvent) -> tuple[httpx.Response, bool]:
-        invoice = payload(event.invoice, "invoice")
+        invoice = require_payload(event.invoice, "invoice")
         text = nfe_comment(invoice)
         key = str(invoice["access_key"])
         request = PlatformRequest(
@@ -174,7 +178,7 @@ class Magento2Connector(Connector):
         body: dict[str, Any] = {"notify": True}
         track: dict[str, Any] | None = None
         if action is Action.SHIP_WITH_TRACKING:
-            shipment = payload(event.shipment, "shipment")
+            shipment = require_payload(event.shipment, "shipment")
             track = {
                 "track_number": str(shipment["tracking_code"]),
                 "title": carrier_title(shipment),
@@ -221,7 +225,7 @@ class Magento2Connector(Connector):
         return added, False
 
     async def _deliver(self, order_id: str, event: OrderEvent) -> tuple[httpx.Response, bool]:
-        text = delivery_comment(payload(event.delivery, "delivery"))
+        text = delivery_comment(require_payload(event.delivery, "delivery"))
         order = await self._order(Action.DELIVER, order_id)
         if history_has(order, text):
             return order.response, True
@@ -332,24 +336,6 @@ class Order(dict[str, Any]):
 
 
 # -- building blocks (pure) ----------------------------------------------------------------
-def order_entity_id(event: OrderEvent) -> str:
-    if not ORDER_ID.fullmatch(event.platform_order_id):
-        raise PermanentDeliveryError(
-            "magento2 needs the order's numeric entity_id as platform_order_id, got "
-            f"{event.platform_order_id[:40]!r}",
-            reason_code=ReasonCode.INVALID_EVENT,
-        )
-    return event.platform_order_id
-
-
-def payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
-    if not value:
-        raise PermanentDeliveryError(
-            f"the event has no {name} payload", reason_code=ReasonCode.INVALID_EVENT
-        )
-    return value
-
-
 def order_filter(order_id: str) -> dict[str, str]:
     prefix = "searchCriteria[filter_groups][0][filters][0]"
     return {

@@ -42,19 +42,22 @@ published; 429 with ``Retry-After`` is honoured by the base.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from connectors.base import Connector, PlatformRequest
+from connectors.base import (
+    NUMERIC_ID,
+    Connector,
+    PlatformRequest,
+    numeric_order_id,
+    require_payload,
+)
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
-
-ORDER_ID = re.compile(r"[0-9]{1,20}")
 
 
 class MercadoLivreConnector(Connector):
@@ -72,14 +75,14 @@ class MercadoLivreConnector(Connector):
                 f"mercadolivre has no call for {action}",
                 reason_code=ReasonCode.ACTION_UNSUPPORTED,
             )
-        order_id = ml_order_id(event)
+        order_id = numeric_order_id(event, "mercadolivre")
         lookup = PlatformRequest("GET", f"orders/{order_id}/shipments")
         found = await self.call(action, lookup)
         shipment = json_body(found, lookup)
         if not isinstance(shipment, dict) or shipment.get("id") is None:
             raise unexpected(lookup, found)
         shipment_id = str(shipment["id"])
-        if not ORDER_ID.fullmatch(shipment_id):
+        if not NUMERIC_ID.fullmatch(shipment_id):
             raise unexpected(lookup, found)
         mode = shipment.get("mode") or (shipment.get("logistic") or {}).get("mode")
         if mode != "me1":
@@ -90,12 +93,12 @@ class MercadoLivreConnector(Connector):
                 http_status=found.status_code,
             )
         if action is Action.SHIP_WITH_TRACKING:
-            body = shipped_notice(payload(event.shipment, "shipment"))
+            body = shipped_notice(require_payload(event.shipment, "shipment"))
             done = shipment.get("status") in ("shipped", "delivered") and same_tracking(
                 str(shipment.get("tracking_number") or ""), body["tracking_number"]
             )
         else:
-            body = delivered_notice(payload(event.delivery, "delivery"))
+            body = delivered_notice(require_payload(event.delivery, "delivery"))
             done = shipment.get("status") == "delivered"
         if done:
             return found, True
@@ -107,24 +110,6 @@ class MercadoLivreConnector(Connector):
 
 
 # -- building blocks (pure) ----------------------------------------------------------------
-def ml_order_id(event: OrderEvent) -> str:
-    if not ORDER_ID.fullmatch(event.platform_order_id):
-        raise PermanentDeliveryError(
-            "mercadolivre needs the numeric order id as platform_order_id, got "
-            f"{event.platform_order_id[:40]!r}",
-            reason_code=ReasonCode.INVALID_EVENT,
-        )
-    return event.platform_order_id
-
-
-def payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
-    if not value:
-        raise PermanentDeliveryError(
-            f"the event has no {name} payload", reason_code=ReasonCode.INVALID_EVENT
-        )
-    return value
-
-
 def ml_date(value: Any) -> str:
     # Mercado Livre's format: 2023-01-16T13:03:51.175-04:00
     if isinstance(value, datetime):

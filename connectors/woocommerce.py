@@ -48,19 +48,17 @@ and timeouts are retryable (all by the base). No rate limit is documented for wc
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
-from connectors.base import Connector, PlatformRequest
+from connectors.base import Connector, PlatformRequest, numeric_order_id, require_payload
 from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 
-ORDER_ID = re.compile(r"[0-9]{1,20}")
 BRASILIA = timezone(timedelta(hours=-3), "BRT")  # no daylight saving time since 2019
 ORDERS = "wp-json/wc/v3/orders"
 TRACKINGS = "wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings"
@@ -94,12 +92,12 @@ class WooCommerceConnector(Connector):
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> tuple[httpx.Response, bool]:
-        order_id = woo_order_id(event)
+        order_id = numeric_order_id(event, "woocommerce")
         if action is Action.SHIP_WITH_TRACKING:
             return await self._track(order_id, event)
         body: dict[str, Any]
         if action is Action.INVOICE:
-            body = {"meta_data": nfe_meta(payload(event.invoice, "invoice"))}
+            body = {"meta_data": nfe_meta(require_payload(event.invoice, "invoice"))}
         elif action is Action.DELIVER:
             body = {"status": "completed"}
         elif action is Action.CANCEL:
@@ -116,7 +114,7 @@ class WooCommerceConnector(Connector):
         return response, False
 
     async def _track(self, order_id: str, event: OrderEvent) -> tuple[httpx.Response, bool]:
-        shipment = payload(event.shipment, "shipment")
+        shipment = require_payload(event.shipment, "shipment")
         number = str(shipment["tracking_code"])
         path = TRACKINGS.format(id=order_id)
         listing = PlatformRequest("GET", path)
@@ -150,24 +148,6 @@ class WooCommerceConnector(Connector):
 
 
 # -- building blocks (pure) ----------------------------------------------------------------
-def woo_order_id(event: OrderEvent) -> str:
-    if not ORDER_ID.fullmatch(event.platform_order_id):
-        raise PermanentDeliveryError(
-            "woocommerce needs the numeric order id as platform_order_id, got "
-            f"{event.platform_order_id[:40]!r}",
-            reason_code=ReasonCode.INVALID_EVENT,
-        )
-    return event.platform_order_id
-
-
-def payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, Any]:
-    if not value:
-        raise PermanentDeliveryError(
-            f"the event has no {name} payload", reason_code=ReasonCode.INVALID_EVENT
-        )
-    return value
-
-
 def status_slug(platform_status: str | None) -> str:
     if not platform_status:
         raise PermanentDeliveryError(

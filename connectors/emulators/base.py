@@ -49,7 +49,9 @@ class Route:
     required: tuple[str, ...] = ()  # dotted JSON paths that must be present and non-empty
     status: int = 200
     response: Any = field(default_factory=dict)
-    handler: Handler | None = None  # for answers that depend on the request
+    # for answers that depend on the request: a function, or the name of one of the
+    # emulator's own methods (called with the request and the parsed body)
+    handler: Handler | str | None = None
 
 
 def missing_fields(body: Any, required: tuple[str, ...]) -> list[str]:
@@ -149,6 +151,9 @@ class PlatformEmulator:
             if missing:
                 call.refused = f"missing {', '.join(missing)}"
                 return web.json_response({"error": call.refused}, status=400)
+            if isinstance(route.handler, str):
+                method: Handler = getattr(self, route.handler)
+                return await method(request, body)
             if route.handler is not None:
                 return await route.handler(request, body)
             return web.json_response(route.response, status=route.status)

@@ -26,12 +26,11 @@ emulator models, from Magento's sources (module-sales) and Adobe's REST tutorial
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from connectors.emulators.base import Handler, PlatformEmulator, Route
+from connectors.emulators.base import PlatformEmulator, Route
 
 NOT_FOUND = "The entity that was requested doesn't exist. Verify the entity and try again."
 # statuses assigned to each state (Stores > Order Status), defaults plus a custom one
@@ -46,24 +45,14 @@ STATE_STATUSES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _bound(name: str) -> Handler:
-    async def handler(request: web.Request, body: Any) -> web.StreamResponse:
-        emulator = request.app[EMULATOR]
-        method: Callable[[web.Request, Any], Any] = getattr(emulator, name)
-        response: web.StreamResponse = await method(request, body)
-        return response
-
-    return handler
-
-
 PREFIX = "/rest/{store}/V1"
 
 
 class Magento2Emulator(PlatformEmulator):
     platform = "magento2"
     routes: ClassVar[tuple[Route, ...]] = (
-        Route("POST", PREFIX + "/order/{id}/invoice", "invoice", handler=_bound("_invoice")),
-        Route("POST", PREFIX + "/order/{id}/ship", "ship", handler=_bound("_ship")),
+        Route("POST", PREFIX + "/order/{id}/invoice", "invoice", handler="_invoice"),
+        Route("POST", PREFIX + "/order/{id}/ship", "ship", handler="_ship"),
         Route(
             "POST",
             PREFIX + "/shipment/track",
@@ -75,19 +64,19 @@ class Magento2Emulator(PlatformEmulator):
                 "entity.title",
                 "entity.carrier_code",
             ),
-            handler=_bound("_track"),
+            handler="_track",
         ),
         Route(
             "POST",
             PREFIX + "/orders/{id}/comments",
             "comment",
             required=("statusHistory",),
-            handler=_bound("_comment"),
+            handler="_comment",
         ),
-        Route("POST", PREFIX + "/orders/{id}/cancel", "cancel", handler=_bound("_cancel")),
-        Route("GET", PREFIX + "/orders/{id}", "order", handler=_bound("_get_order")),
-        Route("GET", PREFIX + "/invoices", "invoices", handler=_bound("_invoices")),
-        Route("GET", PREFIX + "/shipments", "shipments", handler=_bound("_shipments")),
+        Route("POST", PREFIX + "/orders/{id}/cancel", "cancel", handler="_cancel"),
+        Route("GET", PREFIX + "/orders/{id}", "order", handler="_get_order"),
+        Route("GET", PREFIX + "/invoices", "invoices", handler="_invoices"),
+        Route("GET", PREFIX + "/shipments", "shipments", handler="_shipments"),
     )
 
     def __init__(self, token: str = "test-secret-value") -> None:
@@ -313,10 +302,3 @@ class Magento2Emulator(PlatformEmulator):
         return self._search(request, self.shipments)
 
     # -- server ------------------------------------------------------------------------
-    def app(self) -> web.Application:
-        app = super().app()
-        app[EMULATOR] = self
-        return app
-
-
-EMULATOR = web.AppKey("magento2_emulator", Magento2Emulator)

@@ -16,37 +16,26 @@ Auth is ``Authorization: Bearer <access token>``; anything else is 401 ``{"messa
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from connectors.emulators.base import Handler, PlatformEmulator, Route
+from connectors.emulators.base import PlatformEmulator, Route
 
 STATUSES = ("shipped", "delivered", "not_delivered")
 FINAL = ("delivered", "not_delivered")
 
 
-def _bound(name: str) -> Handler:
-    async def handler(request: web.Request, body: Any) -> web.StreamResponse:
-        emulator = request.app[EMULATOR]
-        method: Callable[[web.Request, Any], Any] = getattr(emulator, name)
-        response: web.StreamResponse = await method(request, body)
-        return response
-
-    return handler
-
-
 class MercadoLivreEmulator(PlatformEmulator):
     platform = "mercadolivre"
     routes: ClassVar[tuple[Route, ...]] = (
-        Route("GET", "/orders/{order_id}/shipments", "shipment", handler=_bound("_shipment")),
+        Route("GET", "/orders/{order_id}/shipments", "shipment", handler="_shipment"),
         Route(
             "POST",
             "/shipments/{shipment_id}/seller_notifications",
             "notify",
             required=("status",),
-            handler=_bound("_notify"),
+            handler="_notify",
         ),
     )
 
@@ -122,10 +111,3 @@ class MercadoLivreEmulator(PlatformEmulator):
         return web.json_response({"status": "OK"})
 
     # -- server ------------------------------------------------------------------------
-    def app(self) -> web.Application:
-        app = super().app()
-        app[EMULATOR] = self
-        return app
-
-
-EMULATOR = web.AppKey("mercadolivre_emulator", MercadoLivreEmulator)

@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 from aiohttp import web
 
-from connectors.emulators.base import Handler, PlatformEmulator, Route
+from connectors.emulators.base import PlatformEmulator, Route
 
 CORE_STATUSES = (
     "pending",
@@ -44,25 +43,15 @@ PROVIDERS = {
 }
 
 
-def _bound(name: str) -> Handler:
-    async def handler(request: web.Request, body: Any) -> web.StreamResponse:
-        emulator = request.app[EMULATOR]
-        method: Callable[[web.Request, Any], Any] = getattr(emulator, name)
-        response: web.StreamResponse = await method(request, body)
-        return response
-
-    return handler
-
-
 TRACKINGS = "/wp-json/wc-shipment-tracking/v3/orders/{id}/shipment-trackings"
 
 
 class WooCommerceEmulator(PlatformEmulator):
     platform = "woocommerce"
     routes: ClassVar[tuple[Route, ...]] = (
-        Route("PUT", "/wp-json/wc/v3/orders/{id}", "order", handler=_bound("_update")),
-        Route("GET", TRACKINGS, "trackings", handler=_bound("_list_trackings")),
-        Route("POST", TRACKINGS, "add_tracking", handler=_bound("_add_tracking")),
+        Route("PUT", "/wp-json/wc/v3/orders/{id}", "order", handler="_update"),
+        Route("GET", TRACKINGS, "trackings", handler="_list_trackings"),
+        Route("POST", TRACKINGS, "add_tracking", handler="_add_tracking"),
     )
 
     def __init__(
@@ -189,10 +178,3 @@ class WooCommerceEmulator(PlatformEmulator):
         return web.json_response(item, status=201)
 
     # -- server ------------------------------------------------------------------------
-    def app(self) -> web.Application:
-        app = super().app()
-        app[EMULATOR] = self
-        return app
-
-
-EMULATOR = web.AppKey("woocommerce_emulator", WooCommerceEmulator)
