@@ -212,7 +212,7 @@ class Connector:
         if retry_after:
             self.limiter.pause(retry_after)
         message = (
-            f"{request.method} {request.path} answered {response.status_code}: {_excerpt(response)}"
+            f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}"
         )
         error_type = RetryableDeliveryError if retryable else PermanentDeliveryError
         raise error_type(
@@ -229,10 +229,17 @@ class Connector:
         try:
             response, already_done = await self.execute(action, event, platform_status)
         except DeliveryError as exc:
-            exc.args = (redact(str(exc), self.secret_values()),)
-            raise
-        latency_ms = (time.perf_counter() - started) * 1000
-        return Delivery(response.status_code, latency_ms, already_done=already_done)
+            failure = exc
+        else:
+            latency_ms = (time.perf_counter() - started) * 1000
+            return Delivery(response.status_code, latency_ms, already_done=already_done)
+        # a new error, raised outside the handler, so the unmasked one is not its context
+        raise type(failure)(
+            redact(str(failure), self.secret_values()),
+            reason_code=failure.reason_code,
+            http_status=failure.http_status,
+            retry_after_s=failure.retry_after_s,
+        ) from failure.__cause__
 
 
 NUMERIC_ID = re.compile(r"[0-9]{1,20}")
@@ -256,6 +263,6 @@ def require_payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, 
     return value
 
 
-def _excerpt(response: httpx.Response) -> str:
+def excerpt(response: httpx.Response) -> str:
     text = response.text.replace("\n", " ")
     return text[:EXCERPT_CHARS]

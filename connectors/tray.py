@@ -44,18 +44,17 @@ credentials store's job, an expired token is AUTH_REJECTED here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from connectors.base import Connector, PlatformRequest
-from streams.errors import DeliveryError, PermanentDeliveryError
+from connectors.base import Connector, PlatformRequest, excerpt
+from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
-from streams.redact import redact
 
 BRASILIA = timezone(timedelta(hours=-3), "BRT")
 STATUS_PAGE = 50
@@ -109,15 +108,10 @@ class TrayConnector(Connector):
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> tuple[httpx.Response, bool]:
-        try:
-            response = await self._execute(action, event, platform_status)
-            return response, not response.is_success
-        except DeliveryError as exc:
-            failure = exc
-        # raised outside the handler so the unmasked error is not chained as its context
-        raise _without_secrets(failure, self._secret_values()) from failure.__cause__
+        response = await self._respond(action, event, platform_status)
+        return response, not response.is_success
 
-    async def _execute(
+    async def _respond(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> httpx.Response:
         if action is Action.UPDATE_STATUS:
@@ -136,8 +130,7 @@ class TrayConnector(Connector):
         if await self._has_invoice(action, event):
             return response
         raise PermanentDeliveryError(
-            f"{request.method} {request.path} answered {response.status_code}: "
-            f"{_excerpt(response)}",
+            f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}",
             reason_code=ReasonCode.HTTP_REJECTED,
             http_status=response.status_code,
         )
@@ -199,9 +192,6 @@ class TrayConnector(Connector):
             if not listed or total is None or page * STATUS_PAGE >= total:
                 break
         return found
-
-    def _secret_values(self) -> list[str]:
-        return [self.credentials.reveal()] if self.credentials is not None else []
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -265,27 +255,3 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _excerpt(response: httpx.Response) -> str:
-    return response.text.replace("\n", " ")[:EXCERPT_CHARS]
-
-
-def _without_secrets(error: DeliveryError, secrets: Sequence[str]) -> DeliveryError:
-    """The error with every credential value masked, even one cut short by the excerpt."""
-    values = [v for s in secrets if s for v in (s, quote(s, safe=""))]
-    message = redact(str(error), values)
-    for value in values:
-        # the base cuts the body excerpt at a fixed length: a secret may end it half-written
-        for size in range(len(value) - 1, 3, -1):
-            if message.endswith(value[:size]):
-                message = message[:-size] + "***"
-                break
-    if message == str(error):
-        return error
-    return type(error)(
-        message,
-        reason_code=error.reason_code,
-        http_status=error.http_status,
-        retry_after_s=error.retry_after_s,
-    )

@@ -62,11 +62,10 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.base import Connector, PlatformRequest
-from streams.errors import DeliveryError, PermanentDeliveryError
+from connectors.base import Connector, PlatformRequest, excerpt
+from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
-from streams.redact import redact
 
 JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 OMS = "api/oms/pvt/orders"
@@ -131,15 +130,10 @@ class VtexConnector(Connector):
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> tuple[httpx.Response, bool]:
-        try:
-            response = await self._execute(action, event, platform_status)
-            return response, not response.is_success
-        except DeliveryError as exc:
-            failure = exc
-        # raised outside the handler so the unmasked error is not chained as its context
-        raise _without_secrets(failure, self._secret_parts()) from failure.__cause__
+        response = await self._respond(action, event, platform_status)
+        return response, not response.is_success
 
-    async def _execute(
+    async def _respond(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> httpx.Response:
         if action in (Action.SHIP_WITH_TRACKING, Action.DELIVER):
@@ -155,7 +149,7 @@ class VtexConnector(Connector):
             return response
         raise PermanentDeliveryError(
             f"{request.method} {request.path} answered {response.status_code}: "
-            f"{_excerpt(response)} (order status is {status!r})",
+            f"{excerpt(response)} (order status is {status!r})",
             reason_code=ReasonCode.HTTP_REJECTED,
             http_status=response.status_code,
         )
@@ -199,12 +193,6 @@ class VtexConnector(Connector):
     async def _order_status(self, action: Action, event: OrderEvent) -> str | None:
         status = (await self._get_order(action, event)).get("status")
         return status if isinstance(status, str) else None
-
-    def _secret_parts(self) -> list[str]:
-        if self.credentials is None:
-            return []
-        secret = self.credentials.reveal()
-        return [secret, *secret.split(":", 1)]
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -294,27 +282,3 @@ def _maybe_already_done(action: Action, response: httpx.Response) -> bool:
     if action is Action.CANCEL and path.endswith("/cancel"):
         return response.status_code in (400, 409)
     return False
-
-
-def _excerpt(response: httpx.Response) -> str:
-    return response.text.replace("\n", " ")[:EXCERPT_CHARS]
-
-
-def _without_secrets(error: DeliveryError, secrets: Sequence[str]) -> DeliveryError:
-    """The error with every credential value masked, even one cut short by the excerpt."""
-    values = [v for s in secrets if s for v in (s, quote(s, safe=""))]
-    message = redact(str(error), values)
-    for value in values:
-        # the base cuts the body excerpt at a fixed length: a secret may end it half-written
-        for size in range(len(value) - 1, 3, -1):
-            if message.endswith(value[:size]):
-                message = message[:-size] + "***"
-                break
-    if message == str(error):
-        return error
-    return type(error)(
-        message,
-        reason_code=error.reason_code,
-        http_status=error.http_status,
-        retry_after_s=error.retry_after_s,
-    )

@@ -18,5 +18,10 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
+            # an excerpt cut at a fixed length may end with the secret half-written
+            for size in range(len(secret) - 1, 3, -1):
+                if text.endswith(secret[:size]):
+                    text = text[:-size] + MASK
+                    break
     text = _TOKEN_PARAM.sub(lambda m: m.group(1) + MASK, text)
     return _BEARER.sub(lambda m: m.group(1) + MASK, text)
