@@ -263,6 +263,23 @@ def require_payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, 
     return value
 
 
+def json_body(response: httpx.Response, request: PlatformRequest) -> Any:
+    """The answer's JSON; a body that is not JSON is a platform fault (retryable)."""
+    try:
+        return response.json()
+    except ValueError:
+        raise unexpected(request, response) from None
+
+
+def unexpected(request: PlatformRequest, response: httpx.Response) -> RetryableDeliveryError:
+    return RetryableDeliveryError(
+        f"{request.method} {request.path} answered {response.status_code} with an unexpected "
+        f"body: {excerpt(response)}",
+        reason_code=ReasonCode.HTTP_SERVER_ERROR,
+        http_status=response.status_code,
+    )
+
+
 def excerpt(response: httpx.Response) -> str:
     text = response.text.replace("\n", " ")
     return text[:EXCERPT_CHARS]

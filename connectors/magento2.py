@@ -80,10 +80,12 @@ from connectors.base import (
     EXCERPT_CHARS,
     Connector,
     PlatformRequest,
+    json_body,
     numeric_order_id,
     require_payload,
+    unexpected,
 )
-from streams.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 
@@ -385,24 +387,8 @@ def history_has(order: Mapping[str, Any], text: str) -> bool:
     return any(text in comment_text(h) for h in order.get("status_histories") or [])
 
 
-def json_body(response: httpx.Response, request: PlatformRequest) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise unexpected(request, response) from None
-
-
 def excerpt(response: httpx.Response) -> str:
     return response.text.replace("\n", " ")[:EXCERPT_CHARS]
-
-
-def unexpected(request: PlatformRequest, response: httpx.Response) -> RetryableDeliveryError:
-    return RetryableDeliveryError(
-        f"{request.method} {request.path} answered {response.status_code} with an unexpected "
-        f"body: {excerpt(response)}",
-        reason_code=ReasonCode.HTTP_SERVER_ERROR,
-        http_status=response.status_code,
-    )
 
 
 def rejected(request: PlatformRequest, response: httpx.Response) -> PermanentDeliveryError:

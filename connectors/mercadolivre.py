@@ -52,10 +52,12 @@ from connectors.base import (
     NUMERIC_ID,
     Connector,
     PlatformRequest,
+    json_body,
     numeric_order_id,
     require_payload,
+    unexpected,
 )
-from streams.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 
@@ -148,20 +150,3 @@ def delivered_notice(delivery: Mapping[str, Any]) -> dict[str, Any]:
 
 def same_tracking(a: str, b: str) -> bool:
     return a.strip().upper() == b.strip().upper()
-
-
-def json_body(response: httpx.Response, request: PlatformRequest) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise unexpected(request, response) from None
-
-
-def unexpected(request: PlatformRequest, response: httpx.Response) -> RetryableDeliveryError:
-    text = response.text.replace("\n", " ")[:300]
-    return RetryableDeliveryError(
-        f"{request.method} {request.path} answered {response.status_code} with an unexpected "
-        f"body: {text}",
-        reason_code=ReasonCode.HTTP_SERVER_ERROR,
-        http_status=response.status_code,
-    )

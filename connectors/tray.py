@@ -44,14 +44,14 @@ credentials store's job, an expired token is AUTH_REJECTED here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from connectors.base import Connector, PlatformRequest, excerpt
+from connectors.base import Connector, PlatformRequest, excerpt, require_payload
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -90,7 +90,7 @@ class TrayConnector(Connector):
         if action is Action.INVOICE:
             return PlatformRequest("POST", f"{order}/invoices", json=_invoice_body(event))
         if action is Action.SHIP_WITH_TRACKING:
-            shipment = _payload(event, "shipment")
+            shipment = require_payload(event.shipment, "shipment")
             return PlatformRequest(
                 "PUT",
                 order,
@@ -136,7 +136,7 @@ class TrayConnector(Connector):
         )
 
     async def _has_invoice(self, action: Action, event: OrderEvent) -> bool:
-        invoice = _payload(event, "invoice")
+        invoice = require_payload(event.invoice, "invoice")
         response = await self.call(action, PlatformRequest("GET", f"{_order_path(event)}/complete"))
         order = _json(response).get("Order")
         attached = order.get("OrderInvoice") if isinstance(order, dict) else None
@@ -203,16 +203,6 @@ def _order_path(event: OrderEvent) -> str:
     return f"orders/{_escape(event.platform_order_id)}"
 
 
-def _payload(event: OrderEvent, name: str) -> Mapping[str, Any]:
-    value: Mapping[str, Any] | None = getattr(event, name)
-    if not value:
-        raise PermanentDeliveryError(
-            f"{event.event_type.value} event has no {name}",
-            reason_code=ReasonCode.INVALID_EVENT,
-        )
-    return value
-
-
 def _date(moment: datetime) -> str:
     return moment.astimezone(BRASILIA).strftime("%Y-%m-%d")
 
@@ -222,7 +212,7 @@ def _money(cents: int) -> str:
 
 
 def _invoice_body(event: OrderEvent) -> dict[str, Any]:
-    invoice = _payload(event, "invoice")
+    invoice = require_payload(event.invoice, "invoice")
     fields: dict[str, Any] = {
         "issue_date": _date(invoice["issued_at"]),
         "number": invoice["number"],

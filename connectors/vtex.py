@@ -62,7 +62,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.base import Connector, PlatformRequest, excerpt
+from connectors.base import Connector, PlatformRequest, excerpt, require_payload
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -118,7 +118,7 @@ class VtexConnector(Connector):
         if action is Action.START_HANDLING:
             return PlatformRequest("POST", f"{order}/start-handling", headers=JSON_HEADERS)
         if action is Action.CANCEL:
-            cancellation = _payload(event, "cancellation")
+            cancellation = require_payload(event.cancellation, "cancellation")
             return PlatformRequest(
                 "POST",
                 f"{order}/cancel",
@@ -200,18 +200,8 @@ def _order_path(event: OrderEvent) -> str:
     return f"{OMS}/{quote(event.platform_order_id, safe='')}"
 
 
-def _payload(event: OrderEvent, name: str) -> Mapping[str, Any]:
-    value: Mapping[str, Any] | None = getattr(event, name)
-    if not value:
-        raise PermanentDeliveryError(
-            f"{event.event_type.value} event has no {name}",
-            reason_code=ReasonCode.INVALID_EVENT,
-        )
-    return value
-
-
 def _invoice_body(event: OrderEvent) -> dict[str, Any]:
-    invoice = _payload(event, "invoice")
+    invoice = require_payload(event.invoice, "invoice")
     return {
         "type": "Output",
         "invoiceNumber": invoice["number"],
@@ -231,7 +221,7 @@ def _invoice_body(event: OrderEvent) -> dict[str, Any]:
 
 
 def _tracking_body(event: OrderEvent) -> dict[str, Any]:
-    shipment = _payload(event, "shipment")
+    shipment = require_payload(event.shipment, "shipment")
     return {
         "trackingNumber": shipment["tracking_code"],
         "trackingUrl": shipment.get("tracking_url"),
@@ -241,7 +231,7 @@ def _tracking_body(event: OrderEvent) -> dict[str, Any]:
 
 
 def _delivered_body(event: OrderEvent) -> dict[str, Any]:
-    delivery = _payload(event, "delivery")
+    delivery = require_payload(event.delivery, "delivery")
     delivered_at: datetime = delivery["delivered_at"]
     return {
         "isDelivered": True,

@@ -54,8 +54,15 @@ from typing import Any
 
 import httpx
 
-from connectors.base import Connector, PlatformRequest, numeric_order_id, require_payload
-from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from connectors.base import (
+    Connector,
+    PlatformRequest,
+    json_body,
+    numeric_order_id,
+    require_payload,
+    unexpected,
+)
+from streams.errors import DeliveryError, PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 
@@ -187,20 +194,3 @@ def tracking_item(shipment: Mapping[str, Any]) -> dict[str, str]:
         if shipment.get("tracking_url"):
             item["custom_tracking_link"] = str(shipment["tracking_url"])
     return item
-
-
-def json_body(response: httpx.Response, request: PlatformRequest) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        raise unexpected(request, response) from None
-
-
-def unexpected(request: PlatformRequest, response: httpx.Response) -> RetryableDeliveryError:
-    text = response.text.replace("\n", " ")[:300]
-    return RetryableDeliveryError(
-        f"{request.method} {request.path} answered {response.status_code} with an unexpected "
-        f"body: {text}",
-        reason_code=ReasonCode.HTTP_SERVER_ERROR,
-        http_status=response.status_code,
-    )
