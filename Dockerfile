@@ -6,8 +6,8 @@ COPY streams ./streams
 COPY connectors ./connectors
 COPY schemas ./schemas
 COPY samples ./samples
-RUN pip install --no-cache-dir . && useradd --system ordersync
+RUN pip install --no-cache-dir . && useradd --system ordersync && install -d -o ordersync /var/lib/ordersync
 USER ordersync
-ENV ORDERSYNC_VAR_DIR=/tmp/ordersync
+ENV ORDERSYNC_VAR_DIR=/var/lib/ordersync
 ENTRYPOINT ["ordersync"]
 CMD ["worker"]
