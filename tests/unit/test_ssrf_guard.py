@@ -112,3 +112,13 @@ def test_metadata_address_is_refused_without_connecting() -> None:
         assert caught.value.reason_code == "ADDRESS_BLOCKED"
 
     asyncio.run(run())
+
+
+def test_store_clients_verify_tls_certificates() -> None:
+    import ssl
+
+    from connectors.http import _verifying_ssl_context
+
+    context = _verifying_ssl_context()
+    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+    assert _verifying_ssl_context() is context  # loaded once per process
