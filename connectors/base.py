@@ -91,8 +91,11 @@ class RateLimiter:
     ``Retry-After`` pauses the store until then.
     """
 
+    MAX_SLOWDOWN = 8.0  # never slower than this many times the configured pace
+
     def __init__(self, rate_per_s: float | None) -> None:
         self.interval = 1.0 / rate_per_s if rate_per_s else 0.0
+        self.slowest = max(self.interval, 0.001) * self.MAX_SLOWDOWN
         self._next = 0.0
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -111,7 +114,7 @@ class RateLimiter:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     def slow_down(self, factor: float) -> None:
-        self.interval = max(self.interval, 0.001) * factor
+        self.interval = min(max(self.interval, 0.001) * factor, self.slowest)
 
 
 class Connector:
@@ -156,11 +159,19 @@ class Connector:
     def observe(self, response: httpx.Response) -> None:
         """Adapt to the platform's rate-limit headers; the default reads none."""
 
+    async def respond(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> httpx.Response:
+        """The platform's answer to the action; one call unless a connector needs more."""
+        return await self.call(action, self.build_request(action, event, platform_status))
+
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> tuple[httpx.Response, bool]:
-        """(the last answer, whether the platform already had this update)."""
-        response = await self.call(action, self.build_request(action, event, platform_status))
+        """(the last answer, whether the platform already had this update).
+
+        Override it where "already done" is learnt from a lookup that answers 2xx."""
+        response = await self.respond(action, event, platform_status)
         return response, not response.is_success  # call() only lets "already done" through
 
     def secret_values(self) -> list[str]:

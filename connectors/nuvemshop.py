@@ -55,8 +55,7 @@ import httpx
 from connectors.base import EXCERPT_CHARS, Connector, PlatformRequest
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
-from streams.records import Action, IntegrationConfig, OrderEvent
-from streams.settings import Secret
+from streams.records import Action, OrderEvent
 
 USER_AGENT = "ordersync (suporte@ordersync.example)"
 NFE_NAMESPACE = "nfe"
@@ -68,22 +67,12 @@ CANCEL_RESTOCK = True
 NOTIFY_CUSTOMER = True
 SHIPPED = frozenset({"shipped", "fulfilled"})
 LOW_REMAINING_SHARE = 0.25
-MAX_SLOWDOWN = 8.0
 
 
 class NuvemshopConnector(Connector):
     platform = "nuvemshop"
     actions = frozenset({Action.INVOICE, Action.SHIP, Action.SHIP_WITH_TRACKING, Action.CANCEL})
     default_rate_per_s = 2.0
-
-    def __init__(
-        self,
-        config: IntegrationConfig,
-        credentials: Secret | None,
-        client: httpx.AsyncClient,
-    ) -> None:
-        super().__init__(config, credentials, client)
-        self._max_interval = max(self.limiter.interval, 0.001) * MAX_SLOWDOWN
 
     # -- hooks -----------------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
@@ -128,7 +117,7 @@ class NuvemshopConnector(Connector):
             reset_ms = _int(response.headers.get("x-rate-limit-reset")) or 0
             # the reset is the time to drain the whole bucket; one request drains in 1/limit of it
             self.limiter.pause(max(reset_ms / 1000 / limit, 1 / (self.default_rate_per_s or 2)))
-        if remaining <= LOW_REMAINING_SHARE * limit and self.limiter.interval < self._max_interval:
+        if remaining <= LOW_REMAINING_SHARE * limit:
             self.limiter.slow_down(2.0)
 
     async def execute(

@@ -70,8 +70,7 @@ import httpx
 from connectors.base import Connector, PlatformRequest
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
-from streams.records import Action, IntegrationConfig, OrderEvent
-from streams.settings import Secret
+from streams.records import Action, OrderEvent
 
 API_VERSION = "2026-07"
 GRAPHQL_PATH = f"admin/api/{API_VERSION}/graphql.json"
@@ -88,7 +87,6 @@ REASON_NOTES_CHARS = 256
 FULFILLABLE = frozenset({"OPEN", "IN_PROGRESS"})
 LOW_BUDGET_SHARE = 0.25  # slow down when less than this share of the cost bucket is left
 REST_HIGH_USE_SHARE = 0.8
-MAX_SLOWDOWN = 8.0
 ERROR_CHARS = 300
 
 ORDER_QUERY = """
@@ -184,15 +182,6 @@ class ShopifyConnector(Connector):
     )
     default_rate_per_s = 5.0
 
-    def __init__(
-        self,
-        config: IntegrationConfig,
-        credentials: Secret | None,
-        client: httpx.AsyncClient,
-    ) -> None:
-        super().__init__(config, credentials, client)
-        self._max_interval = max(self.limiter.interval, 0.001) * MAX_SLOWDOWN
-
     # -- hooks -----------------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
         return {"X-Shopify-Access-Token": self.require_credentials().reveal()}
@@ -203,14 +192,14 @@ class ShopifyConnector(Connector):
             used, _, size = call_limit.partition("/")
             try:
                 if int(used) >= REST_HIGH_USE_SHARE * int(size):
-                    self._slow_down()
+                    self.limiter.slow_down(2.0)
             except ValueError:
                 pass
         status = _throttle_status(_body(response))
         if status is not None:
             available, maximum, _ = status
             if maximum and available < LOW_BUDGET_SHARE * maximum:
-                self._slow_down()
+                self.limiter.slow_down(2.0)
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
@@ -438,10 +427,6 @@ class ShopifyConnector(Connector):
                 text, reason_code=ReasonCode.AUTH_REJECTED, http_status=response.status_code
             )
         return _rejected(text, response)
-
-    def _slow_down(self) -> None:
-        if self.limiter.interval < self._max_interval:
-            self.limiter.slow_down(2.0)
 
 
 # -- reading the order ---------------------------------------------------------------

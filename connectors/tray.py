@@ -105,13 +105,7 @@ class TrayConnector(Connector):
             return PlatformRequest("PUT", f"orders/cancel/{_escape(event.platform_order_id)}")
         raise NotImplementedError(f"tray builds {action} in execute")
 
-    async def execute(
-        self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[httpx.Response, bool]:
-        response = await self._respond(action, event, platform_status)
-        return response, not response.is_success
-
-    async def _respond(
+    async def respond(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> httpx.Response:
         if action is Action.UPDATE_STATUS:

@@ -127,13 +127,7 @@ class VtexConnector(Connector):
             )
         raise NotImplementedError(f"vtex builds {action} in execute")
 
-    async def execute(
-        self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[httpx.Response, bool]:
-        response = await self._respond(action, event, platform_status)
-        return response, not response.is_success
-
-    async def _respond(
+    async def respond(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> httpx.Response:
         if action in (Action.SHIP_WITH_TRACKING, Action.DELIVER):

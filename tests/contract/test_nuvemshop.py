@@ -289,7 +289,7 @@ def test_slowing_down_has_a_ceiling() -> None:
         emu.force_remaining = 1
         async with nuvemshop(emu, secret="wrong") as (_, connector):
             connector.limiter.interval = 0.0  # keep the test fast: no spacing to begin with
-            connector._max_interval = 0.016
+            connector.limiter.slowest = 0.016
             for _ in range(10):
                 with pytest.raises(PermanentDeliveryError):
                     await connector.send(Action.SHIP, shipped())

@@ -42,3 +42,14 @@ def test_retry_after(header: str | None, seconds: float | None) -> None:
 
 def test_retry_after_http_date_in_the_past_is_zero() -> None:
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+def test_rate_limiter_slows_down_but_never_below_an_eighth_of_its_pace() -> None:
+    from connectors.base import RateLimiter
+
+    limiter = RateLimiter(2.0)
+    limiter.slow_down(2.0)
+    assert limiter.interval == 1.0
+    for _ in range(10):
+        limiter.slow_down(2.0)
+    assert limiter.interval == 0.5 * RateLimiter.MAX_SLOWDOWN
