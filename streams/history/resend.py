@@ -207,35 +207,53 @@ class Resender:
                 wanted.setdefault((topic, partition), set()).add(offset)
         found: dict[tuple[Any, ...], tuple[bytes | None, bytes | None]] = {}
         for (topic, partition), offsets in sorted(wanted.items()):
-            consumer = Consumer(
-                {
-                    "bootstrap.servers": self.settings.kafka_bootstrap,
-                    "group.id": f"{self.settings.topic_prefix}ordersync-resend",
-                    "enable.auto.commit": False,
-                    "enable.partition.eof": True,
-                    "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
-                }
-            )
-            try:
-                consumer.assign([TopicPartition(topic, partition, min(offsets))])
-                last, idle = max(offsets), 0
-                while idle < 5:
-                    messages = consumer.consume(500, timeout=1.0)
-                    if not messages:
-                        idle += 1
-                        continue
-                    done = False
-                    for message in messages:
-                        error = message.error()
-                        if error is not None:
-                            done = error.code() == KafkaError._PARTITION_EOF
-                            continue
-                        offset = message.offset() or 0
-                        if offset in offsets:
-                            found[(topic, partition, offset)] = (message.key(), message.value())
-                        done = offset >= last
-                    if done:
-                        break
-            finally:
-                consumer.close()
+            self._scan(topic, partition, offsets, found)
+        # whatever a scan missed (a fetch that raced the end of the partition) is read
+        # again on its own, from exactly its offset
+        for (topic, partition), offsets in sorted(wanted.items()):
+            for offset in sorted(offsets):
+                if (topic, partition, offset) not in found:
+                    self._scan(topic, partition, {offset}, found)
         return found
+
+    def _scan(
+        self,
+        topic: str,
+        partition: int,
+        offsets: set[int],
+        found: dict[tuple[Any, ...], tuple[bytes | None, bytes | None]],
+    ) -> None:
+        """Read one partition from the lowest wanted offset to the highest."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka_bootstrap,
+                "group.id": f"{self.settings.topic_prefix}ordersync-resend",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
+            }
+        )
+        try:
+            consumer.assign([TopicPartition(topic, partition, min(offsets))])
+            last, idle = max(offsets), 0
+            while idle < 5:
+                messages = consumer.consume(500, timeout=1.0)
+                if not messages:
+                    idle += 1
+                    continue
+                done = False
+                for message in messages:
+                    error = message.error()
+                    if error is not None:
+                        # an end-of-partition notice can come before the records it follows
+                        reached = (topic, partition, last) in found
+                        done = done or (error.code() == KafkaError._PARTITION_EOF and reached)
+                        continue
+                    offset = message.offset() or 0
+                    if offset in offsets:
+                        found[(topic, partition, offset)] = (message.key(), message.value())
+                    done = done or offset >= last
+                if done:
+                    break
+        finally:
+            consumer.close()
