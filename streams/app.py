@@ -19,7 +19,7 @@ from faust.exceptions import ProducerSendError
 from faust.types import TP, EventT
 
 import schemas
-from streams import metrics, topics
+from streams import kafka_transport, metrics, topics
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.dispatch import DUE, ConnectorPool, Dispatcher, Handled, SourceMessage
@@ -28,18 +28,20 @@ from streams.history.auth import Tokens
 from streams.history.resend import Resender
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
-from streams.orderstate import OrderStates
+from streams.orderstate import ConfirmedTable, OrderStates
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
+    kafka_transport.register()
     datadir = settings.var_dir / "faust" / settings.topic(role)
     datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.topic(f"ordersync-{role}"),
         broker=f"kafka://{settings.kafka_bootstrap}",
+        broker_consumer=f"{kafka_transport.SCHEME}://{settings.kafka_bootstrap}",
         store="memory://",
         web_enabled=False,
         topic_replication_factor=1,
@@ -131,9 +133,15 @@ def build_worker(settings: Settings) -> faust.App:
         t.get_topic_name(): t for t in [*retry_topics, _raw_topic(app, settings.topic(topics.DLT))]
     }
     # per-order state, changelogged and co-partitioned with the order topics
-    order_table = app.Table(
-        "orders", partitions=settings.partitions, key_type=bytes, value_type=bytes
+    order_table = ConfirmedTable(
+        app,
+        name="orders",
+        beacon=app.tables.beacon,
+        partitions=settings.partitions,
+        key_type=bytes,
+        value_type=bytes,
     )
+    app.tables.add(order_table)
     configs = IntegrationConfigs(settings, codec)
 
     async def publish(handled: Handled) -> None:
@@ -222,7 +230,7 @@ def build_history(settings: Settings) -> faust.App:
     applied = store.migrate()
     if applied:
         log.info("history migrations applied: %s", applied)
-    sink = HistorySink(store, codec)
+    sink = HistorySink(store, codec, settings.sink_refuse_file)
     outcomes_topic = _raw_topic(app, settings.topic(topics.OUTCOMES))
 
     @app.agent(outcomes_topic, name="sink")

@@ -215,7 +215,7 @@ class Dispatcher:
                     message.header(RESEND_FORCE) == "1",
                 )
             )
-            self.states.put(message.key, state)
+            await self.states.put(message.key, state)
             log.info(
                 "event %s held behind %s (order %s)", event.event_id, state.blocked_by, event.key
             )
@@ -225,7 +225,7 @@ class Dispatcher:
             state.blocked_by = None  # resolved: sent, skipped or dead-lettered
             await self._release_held(state, handled)
         await self.publish(handled)
-        self.states.put(message.key, state)
+        await self.states.put(message.key, state)
         return handled
 
     async def _release_held(self, state: OrderRecord, handled: Handled) -> None:

@@ -12,11 +12,18 @@ changelog after a crash. It holds:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 from collections.abc import MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import faust
+from faust.types import EventT
+
+log = logging.getLogger(__name__)
 
 RECENT_LIMIT = 64
 
@@ -81,8 +88,34 @@ class OrderRecord:
         )
 
 
+class ConfirmedTable(faust.Table):
+    """A Faust table that hands back the changelog write of its last assignment.
+
+    Faust sends a table's changelog in the background. A worker killed after an order's
+    update went to the store but before its state reached the changelog would, once
+    restarted, send that update again after later ones: the store would see the order
+    move backwards. Waiting for the write keeps a replay to the one event in flight.
+    """
+
+    last_write: asyncio.Future[Any] | None = None
+
+    def _send_changelog(
+        self,
+        event: EventT | None,
+        key: Any,
+        value: Any,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> None:
+        if event is None:
+            raise RuntimeError("Cannot modify table outside of agent/stream.")
+        self.last_write = self.send_changelog(
+            event.message.partition, key, value, key_serializer, value_serializer
+        )
+
+
 class OrderStates:
-    """Order records over any mutable mapping of bytes (a Faust table in the worker)."""
+    """Order records over any mutable mapping of bytes (a ``ConfirmedTable`` in the worker)."""
 
     def __init__(self, table: MutableMapping[bytes, bytes]) -> None:
         self.table = table
@@ -90,8 +123,17 @@ class OrderStates:
     def get(self, key: bytes | None) -> OrderRecord:
         return OrderRecord.decode(self.table.get(key or b""))
 
-    def put(self, key: bytes | None, record: OrderRecord) -> None:
+    async def put(self, key: bytes | None, record: OrderRecord) -> None:
+        """Store the record; return once its changelog write is with the broker."""
         self.table[key or b""] = record.encode()
+        write = getattr(self.table, "last_write", None)
+        if write is None:
+            return
+        try:
+            await write
+        except Exception:
+            # the state stays in memory; only a crash before the next write could replay
+            log.exception("the changelog write of order %r failed", key)
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -233,6 +233,8 @@ class DispatchOutcome:
     def from_avro(cls, record: Mapping[str, Any]) -> DispatchOutcome:
         values = {name: record[name] for name in _OUTCOME_FIELDS if name in record}
         values["outcome"] = Outcome(values["outcome"])
+        # fastavro reads the uuid logical type as uuid.UUID; ids are compared as text
+        values["outcome_id"] = str(values["outcome_id"])
         return cls(**values)
 
     def to_avro(self) -> dict[str, Any]:

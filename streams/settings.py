@@ -70,6 +70,9 @@ class Settings:
     http_timeout_s: float = 10.0
     sink_batch_size: int = 500
     sink_flush_interval_s: float = 0.5
+    # fault injection for `make chaos`: while this file exists the history sink's writes
+    # fail as if ClickHouse were unreachable
+    sink_refuse_file: Path | None = None
     secrets_dir: Path | None = None
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     log_level: str = "info"
@@ -148,6 +151,9 @@ class Settings:
             http_timeout_s=get_float("HTTP_TIMEOUT_S", cls.http_timeout_s),
             sink_batch_size=get_int("SINK_BATCH_SIZE", cls.sink_batch_size),
             sink_flush_interval_s=get_float("SINK_FLUSH_INTERVAL_S", cls.sink_flush_interval_s),
+            sink_refuse_file=Path(get("SINK_REFUSE_FILE", "")).resolve()
+            if get("SINK_REFUSE_FILE", "")
+            else None,
             secrets_dir=Path(secrets_dir).resolve() if secrets_dir else None,
             allowed_networks=tuple(networks),
             log_level=get("LOG_LEVEL", cls.log_level),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import schemas
 from streams import metrics
@@ -35,9 +36,10 @@ def dedup_token(offsets: Sequence[tuple[str, int, int]]) -> str:
 
 
 class HistorySink:
-    def __init__(self, store: HistoryStore, codec: Codec) -> None:
+    def __init__(self, store: HistoryStore, codec: Codec, refuse_while: Path | None = None) -> None:
         self.store = store
         self.codec = codec
+        self.refuse_while = refuse_while
         self.rows_written = 0
         self.batches_written = 0
         self.failures = 0
@@ -76,6 +78,8 @@ class HistorySink:
         backoff = 0.2
         while True:
             try:
+                if self.refuse_while is not None and self.refuse_while.exists():
+                    raise ConnectionError(f"ClickHouse refused: fault file {self.refuse_while}")
                 await asyncio.to_thread(self.store.insert_outcomes, outcomes, token)
             except Exception:
                 self.failures += 1

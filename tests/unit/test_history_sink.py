@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
+import fastavro
 import pytest
 
+import schemas
 from streams.history import sink as sink_module
 from streams.history.sink import HistorySink
+from streams.history.store import HistoryStore
 from streams.records import DispatchOutcome, Outcome, now_utc
 
 
@@ -79,3 +84,45 @@ def test_a_terminal_outcome_decided_twice_is_kept_once() -> None:
     assert [o.reason_code for o in written if o.terminal] == ["DELIVERED"]
     assert sink.repeated_terminals == 1
     assert sum(1 for o in written if not o.terminal) == 2  # progress records are never dropped
+
+
+def test_a_terminal_outcome_read_back_from_avro_is_kept_once_in_clickhouse(
+    tmp_path: Path,
+) -> None:
+    """The history reads outcomes from Avro, where the id comes back as a uuid.UUID."""
+    parsed = fastavro.parse_schema(schemas.schema(schemas.DISPATCH_OUTCOME))
+
+    def through_avro(o: DispatchOutcome) -> DispatchOutcome:
+        buf = io.BytesIO()
+        fastavro.schemaless_writer(buf, parsed, o.to_avro())
+        buf.seek(0)
+        return DispatchOutcome.from_avro(fastavro.schemaless_reader(buf, parsed, parsed))
+
+    store = HistoryStore(f"chdb://{tmp_path / 'clickhouse'}")
+    store.migrate()
+    sink = HistorySink(store, codec=None)  # type: ignore[arg-type]
+    first = replace(outcome(1), outcome_id="6f1d3c1e-0000-4000-8000-000000000001")
+    replay = replace(first, reason_code="ALREADY_DONE")
+    asyncio.run(sink.write([through_avro(first)], [("orders.outcomes", 0, 9)]))
+    asyncio.run(sink.write([through_avro(replay)], [("orders.outcomes", 0, 22)]))
+    rows = store.query("SELECT reason_code FROM status_send_history")
+    store.close()
+    assert rows == [{"reason_code": "DELIVERED"}]
+    assert sink.repeated_terminals == 1
+
+
+def test_the_fault_file_makes_the_sink_refuse_until_it_is_removed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fault = tmp_path / "refuse"
+    fault.touch()
+    store = RefusingStore(failures=0)
+    sink = HistorySink(store, codec=None, refuse_while=fault)  # type: ignore[arg-type]
+
+    async def lift_after_three(seconds: float) -> None:
+        if sink.failures == 3:
+            fault.unlink()
+
+    monkeypatch.setattr(sink_module.asyncio, "sleep", lift_after_three)
+    asyncio.run(sink.write([outcome(1)], [("orders.outcomes", 0, 0)]))
+    assert sink.failures == 3 and sink.rows_written == 1

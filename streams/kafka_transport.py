@@ -1,0 +1,91 @@
+"""Faust's aiokafka transport with three faults mended, each of which can skip or reorder events.
+
+**Seeking a never-committed partition.**
+After a rebalance Faust lets the fetcher run while tables recover, drops what it fetched,
+then "seeks every partition to its committed offset". aiokafka's ``seek_to_committed``
+skips a partition whose committed offset is missing (or 0), so such a partition stays
+wherever the dropped fetch left it, often at its end: its events are never handed to
+an agent and no offset is ever committed for it. Here such a partition is sent back to
+the start, which is what ``auto_offset_reset=earliest`` promises.
+
+Changelog partitions are left alone: table recovery positions them itself.
+
+**Handing out events while seeking.** After a rebalance Faust resumes the stream
+partitions, and only then seeks them to their committed offsets, with the flow running:
+events fetched from the old position reach the agents first, then the seek reads the
+earlier ones again, and an order's updates go out of sequence. Here the flow is held,
+and what was queued dropped (it is read again), until the seek is done.
+
+**Committing past an unhandled head.** Faust commits the first run of consecutive acked
+offsets unless it starts "more than one" after the committed offset, but the committed
+offset is the next one to read: with 31 committed and 32.. acked, 31 (never handed to an
+agent, e.g. dropped during a rebalance) would be committed past. Here the head must be
+the committed offset itself, or covered by a known gap in the partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from faust.transport import drivers
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
+
+SCHEME = "ordersync-kafka"
+
+
+class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        return await self.call_thread(self._seek_to_committed_or_start)
+
+    async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
+        consumer: Any = self._ensure_consumer()
+        committed: Mapping[TP, int] = await consumer.seek_to_committed()
+        changelogs = self.app.tables.changelog_topics
+        never_committed = [
+            tp for tp, offset in committed.items() if not offset and tp.topic not in changelogs
+        ]
+        if never_committed:
+            # seek_to_beginning would wait for the fetcher's next round (up to its long
+            # poll) while the flow runs; ask the broker and seek at once instead
+            starts = await consumer.beginning_offsets(never_committed)
+            for tp, offset in starts.items():
+                consumer.seek(tp, offset)
+        return committed
+
+
+class Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        flowing = self.flow_active
+        if flowing:
+            self.stop_flow()
+            self.app.flow_control.suspend()
+            self.app.flow_control.clear()
+        try:
+            await super().perform_seek()
+        finally:
+            if flowing:
+                self.app.flow_control.resume()
+                self.resume_flow()
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        if acked and committed is not None:
+            head = min(acked)
+            if head > committed and not self._gap[tp].overlaps(committed, head):
+                return None  # offset `committed` has not been handled yet
+        return super()._new_offset(tp)
+
+
+class Transport(faust_aiokafka.Transport):
+    Consumer = Consumer
+
+
+def register() -> None:
+    """Make ``ordersync-kafka://host:port`` name this transport."""
+    drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"

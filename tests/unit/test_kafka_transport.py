@@ -1,0 +1,41 @@
+"""The offset Faust commits never passes an event no agent was handed."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+from faust.types import TP
+from intervaltree import IntervalTree
+
+from streams.kafka_transport import Consumer
+
+PARTITION = TP("orders.events", 0)
+
+
+def consumer(committed: int | None, acked: list[int], gap: tuple[int, int] | None) -> Consumer:
+    # only the offset book-keeping is exercised: no broker, no service start
+    bare = object.__new__(Consumer)
+    bare._acked = defaultdict(list, {PARTITION: list(acked)})
+    bare._acked_index = defaultdict(set, {PARTITION: set(acked)})
+    bare._committed_offset = defaultdict(lambda: None, {PARTITION: committed})
+    bare._gap = defaultdict(IntervalTree)
+    if gap:
+        bare._gap[PARTITION].addi(*gap)
+    return bare
+
+
+@pytest.mark.parametrize(
+    ("committed", "acked", "gap", "expected"),
+    [
+        (31, [31, 32, 33], None, 34),  # the head is the next offset to read
+        (31, [32, 33], None, None),  # 31 was never handled: Faust alone would commit 34
+        (None, [0, 1, 2], None, 3),  # nothing committed yet
+        (31, [31, 32, 35], None, 33),  # stops at the first hole
+        (31, [100, 101], (32, 100), 102),  # retention removed 32..99: a known gap
+    ],
+)
+def test_new_offset(
+    committed: int | None, acked: list[int], gap: tuple[int, int] | None, expected: int | None
+) -> None:
+    assert consumer(committed, acked, gap)._new_offset(PARTITION) == expected
