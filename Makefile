@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck stack-up stack-down stack-status bench clean chromium venv
+.PHONY: demo test lint typecheck stack-up stack-down stack-status bench chaos clean chromium venv
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
@@ -46,6 +46,10 @@ stack-status: $(STAMP)
 # BENCH_QUICK=1 for a short run; results in bench/results/latest.{json,md}
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# CHAOS_QUICK=1 for a short run; results in chaos/results/latest.json
+chaos: $(STAMP)
+	$(BIN)/python -m chaos.run
 
 clean:
 	-$(BIN)/ordersync stack down

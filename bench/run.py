@@ -350,7 +350,7 @@ class Bench:
                     record = codec.decode(message.value(), schemas.ORDER_EVENT)
                     url = f"{run.sandbox_url}/stores/{record['integration']}/orders/{record['platform_order_id']}/actions/cancel"
                     client.post(url, json={"event_id": str(record["event_id"]), "action": "CANCEL"})
-                    consumer.commit(message, asynchronous=False)
+                    consumer.commit(message=message, asynchronous=False)
                     done += 1
             elapsed = time.perf_counter() - started
             consumer.close()

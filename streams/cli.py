@@ -90,6 +90,8 @@ def _resend(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{verb} {report['resent']} of {report['selected']} selected event(s)")
     for event_id in report["event_ids"]:
         print(f"  {event_id}")
+    if report.get("pending"):
+        print(f"{len(report['pending'])} already resent, waiting for their outcome: not sent again")
     if report["missing"]:
         print(
             f"{len(report['missing'])} original(s) no longer in Kafka: {', '.join(report['missing'])}"

@@ -8,6 +8,7 @@ the error leaves the "Erros" tab at once and the new attempt's outcomes link bac
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from streams.settings import Settings
 
 RESEND_BY = "ordersync.resend.by"
 MAX_RESEND = 10_000
+MAX_REMEMBERED = 100_000
 OPEN_ERRORS = ("DEAD_LETTERED", "FAILED", "INVALID")
 
 
@@ -82,6 +84,7 @@ class ResendReport:
     selected: int = 0
     resent: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # original no longer in Kafka
+    pending: list[str] = field(default_factory=list)  # resent already; its outcome not yet in
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -90,6 +93,7 @@ class ResendReport:
             "resent": len(self.resent),
             "event_ids": self.resent,
             "missing": self.missing,
+            "pending": self.pending,
             "dry_run": self.dry_run,
         }
 
@@ -99,6 +103,11 @@ class Resender:
         self.settings = settings
         self.store = store
         self.codec = codec
+        # event id -> the outcome it was resent from. The RESENT outcome reaches the history
+        # through Kafka, so until it does the event still looks open: a second click must
+        # not send it twice. An event that failed again has a newer outcome and may go.
+        self._resent_from: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def select(self, selection: Selection) -> list[dict[str, Any]]:
         """The latest outcome row of each selected event (the row that will be resent)."""
@@ -129,8 +138,21 @@ class Resender:
     def resend(
         self, selection: Selection, operator: str, dry_run: bool = False, force: bool = False
     ) -> ResendReport:
+        with self._lock:
+            return self._resend(selection, operator, dry_run, force)
+
+    def _resend(
+        self, selection: Selection, operator: str, dry_run: bool, force: bool
+    ) -> ResendReport:
         rows = self.select(selection)
         report = ResendReport(selected=len(rows), dry_run=dry_run)
+        report.pending = [
+            r["event_id"]
+            for r in rows
+            if self._resent_from.get(r["event_id"]) == str(r["outcome_id"])
+        ]
+        pending = set(report.pending)
+        rows = [r for r in rows if r["event_id"] not in pending]
         if dry_run or not rows:
             report.resent = [r["event_id"] for r in rows] if dry_run else []
             return report
@@ -167,6 +189,12 @@ class Resender:
             producer.poll(0)
         if producer.flush(30):
             raise TimeoutError("resent events were not all confirmed by the broker within 30s")
+        if len(self._resent_from) > MAX_REMEMBERED:
+            self._resent_from.clear()  # old entries only guard resends long since recorded
+        sent = set(report.resent)
+        for row in rows:
+            if row["event_id"] in sent:
+                self._resent_from[row["event_id"]] = str(row["outcome_id"])
         return report
 
     def _resent_outcome(self, row: dict[str, Any], operator: str) -> DispatchOutcome:

@@ -47,6 +47,9 @@ def test_unknown_integration_is_kept_in_errors_and_delivered_after_resend(
     result = cli(local_run, "resend", "--integration", "nova")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resent 2 of 2" in result.stdout
+    # a second click before the first resend's outcome is in sends nothing twice
+    repeat = local_run.api("/api/resend", {"integration": "nova"})
+    assert repeat["resent"] == 0
 
     def sent() -> bool:
         rows = local_run.api("/api/lookup", {"event_ids": [first, second]})["events"]

@@ -1,0 +1,559 @@
+"""``make chaos``: the local stack under faults on purpose, then a count of every event's fate.
+
+While N events over 200 stores go through Kafka, the dispatch worker and the history
+process, the run
+
+- kills the dispatch worker with SIGKILL several times at random moments, and restarts it;
+- kills the history process once, and the broker once, and restarts them;
+- makes the history's ClickHouse writes fail for a while (its fault file);
+- makes one platform's stores answer 503 to everything for a while, then recover.
+
+Then it waits for quiescence and counts, from the input topic and the history: events
+published, with exactly one terminal outcome, with none (lost), with more than one, the
+platform's duplicate deliveries and the dead-lettered ones; resends every open error and
+counts again. A fuzz phase follows: bad records interleaved with valid events, counting
+worker crashes and outcomes. ``CHAOS_QUICK=1`` runs a smaller version.
+
+Writes ``chaos/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+import schemas
+from bench.run import machine
+from chaos.fuzz import FUZZ_KINDS, Fuzzer
+from streams import topics
+from streams.codec import Codec
+from streams.history.store import HistoryStore
+from streams.integrations import apply_configs
+from streams.local import LocalRun, http_json
+from streams.records import TERMINAL_OUTCOMES, EventType, IntegrationConfig, order_key
+from streams.settings import Settings
+from streams.stack import Stack
+from streams.stack.process import StackError, wait_until
+from streams.stack.services import port_open
+from streams.topics import ensure_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "chaos" / "results"
+QUICK = os.environ.get("CHAOS_QUICK", "") not in ("", "0")
+EVENTS = int(os.environ.get("CHAOS_EVENTS", "10000" if QUICK else "100000"))
+STORES = int(os.environ.get("CHAOS_STORES", "200"))
+WORKER_KILLS = int(os.environ.get("CHAOS_WORKER_KILLS", "2" if QUICK else "5"))
+REFUSE_S = float(os.environ.get("CHAOS_CLICKHOUSE_REFUSE_S", "20" if QUICK else "60"))
+OUTAGE_S = float(os.environ.get("CHAOS_PLATFORM_OUTAGE_S", "45" if QUICK else "120"))
+FUZZ_RECORDS = int(os.environ.get("CHAOS_FUZZ_RECORDS", "2000" if QUICK else "10000"))
+SEED = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
+OUTAGE_STORES = STORES // 10  # "one platform": a tenth of the stores
+LIFE = [
+    EventType.INVOICE_AUTHORIZED,
+    EventType.PICKING_STARTED,
+    EventType.SHIPPED,
+    EventType.DELIVERED,
+]
+TERMINAL = sorted(o.value for o in TERMINAL_OUTCOMES)
+NOW = datetime.now(UTC)
+
+
+def chaos_settings() -> Settings:
+    return Settings.from_env(
+        {
+            "ORDERSYNC_VAR_DIR": str(ROOT / "var" / "chaos"),
+            "ORDERSYNC_CACHE_DIR": str(ROOT / "var" / "cache"),
+            "ORDERSYNC_KAFKA_BOOTSTRAP": "127.0.0.1:49092",
+            "ORDERSYNC_KAFKA_CONTROLLER_PORT": "49093",
+            "ORDERSYNC_REGISTRY_URL": "http://127.0.0.1:48081/apis/ccompat/v7",
+            "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "ORDERSYNC_HTTP_TIMEOUT_S": "2",
+            "ORDERSYNC_WORKER_PORT": "46066",
+            "ORDERSYNC_HISTORY_PORT": "48090",
+            "ORDERSYNC_SANDBOX_PORT": "48070",
+            "ORDERSYNC_LOG_LEVEL": "warning",
+        }
+    )
+
+
+def store_names() -> list[str]:
+    return [f"chaos-{i:03d}" for i in range(STORES)]
+
+
+def payload(event_type: EventType) -> dict[str, Any]:
+    empty: dict[str, Any] = {
+        "invoice": None,
+        "shipment": None,
+        "delivery": None,
+        "cancellation": None,
+        "status": None,
+    }
+    if event_type is EventType.INVOICE_AUTHORIZED:
+        empty["invoice"] = {
+            "number": "1",
+            "series": "1",
+            "access_key": "35261112345678000199550010000012341000012345",
+            "issued_at": NOW,
+            "total_cents": 1000,
+            "items": [{"sku": "SKU", "quantity": 1, "unit_price_cents": 1000}],
+            "xml_url": None,
+        }
+    elif event_type is EventType.PICKING_STARTED:
+        empty["status"] = {"code": "20", "name": "Em separação"}
+    elif event_type is EventType.SHIPPED:
+        empty["shipment"] = {
+            "carrier": "Correios",
+            "service": "SEDEX",
+            "tracking_code": "QB123456789BR",
+            "tracking_url": None,
+            "shipped_at": NOW,
+        }
+    else:
+        empty["delivery"] = {"delivered_at": NOW, "receiver": "Ana", "tracking_events": []}
+    return empty
+
+
+def lifecycle_records(count: int, tag: str, stores: list[str]) -> list[dict[str, Any]]:
+    """Orders of four updates each, spread over the stores, in publish order."""
+    orders = (count + len(LIFE) - 1) // len(LIFE)
+    out: list[dict[str, Any]] = []
+    for step, event_type in enumerate(LIFE):
+        for n in range(orders):
+            if len(out) == count:
+                break
+            out.append(
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "tenant": "chaos",
+                    "integration": stores[n % len(stores)],
+                    "erp_order_id": f"E-{tag}-{n}",
+                    "platform_order_id": f"{tag}-{n}",
+                    "sequence": step + 1,
+                    "occurred_at": NOW,
+                    "producer": "chaos",
+                    "event_type": event_type.value,
+                    **payload(event_type),
+                }
+            )
+    return out
+
+
+class AckedPublisher:
+    """Publishes and keeps the ids the broker acknowledged: those are "published"."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.codec = Codec(settings)
+        self.topic = settings.topic(topics.EVENTS)
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "message.timeout.ms": 600_000,  # rides out the broker's kill and restart
+                "message.max.bytes": 1_048_588,  # the broker's own limit: 1 MB strings fit
+            }
+        )
+        self.acked: list[str] = []
+        self.failed: list[str] = []
+
+    def _report(self, event_id: str) -> Any:
+        def done(err: Any, _msg: Any) -> None:
+            (self.failed if err else self.acked).append(event_id)
+
+        return done
+
+    def send_record(self, record: dict[str, Any]) -> None:
+        key = order_key(record["tenant"], record["integration"], record["platform_order_id"])
+        value = self.codec.encode(self.topic, schemas.ORDER_EVENT, record)
+        self.send_raw(key.encode(), value, record["event_id"])
+
+    def send_raw(self, key: bytes | None, value: bytes | None, tag: str) -> None:
+        while True:
+            try:
+                self.producer.produce(
+                    self.topic, key=key, value=value, on_delivery=self._report(tag)
+                )
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+            except KafkaException as exc:  # refused before it left: not published
+                self.failed.append(f"{tag}: {exc}")
+                break
+        self.producer.poll(0)
+
+    def flush(self) -> None:
+        while self.producer.flush(5) > 0:
+            pass
+
+
+class Chaos:
+    def __init__(self, settings: Settings) -> None:
+        self.base = settings
+        self.stack = Stack(settings)
+        self.rng = random.Random(SEED)
+        self.log: list[str] = []
+
+    def note(self, text: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {text}"
+        self.log.append(line)
+        print(line, flush=True)
+
+    def start(self, name: str) -> tuple[Settings, LocalRun, Path]:
+        run_id = f"c{uuid.uuid4().hex[:6]}-{name}"
+        fault_file = self.base.var_dir / "faults" / f"{run_id}.refuse"
+        fault_file.parent.mkdir(parents=True, exist_ok=True)
+        settings = replace(
+            self.base,
+            topic_prefix=f"{run_id}.",
+            clickhouse_dsn=f"chdb://{self.base.var_dir / 'clickhouse' / run_id}",
+            sink_refuse_file=fault_file,
+        )
+        ensure_topics(settings)
+        run = LocalRun(
+            settings,
+            settings.var_dir / "log" / run_id,
+            {"ORDERSYNC_SINK_REFUSE_FILE": str(fault_file)},
+        )
+        run.start()
+        apply_configs(
+            settings,
+            [
+                IntegrationConfig(
+                    integration_id=store,
+                    tenant="chaos",
+                    platform="sandbox",
+                    store_url=f"{run.sandbox_url}/stores/{store}/",
+                    send_order_updates=True,
+                    send_cancellations=True,
+                    send_delivery_info=True,
+                )
+                for store in store_names()
+            ],
+        )
+        wait_until(
+            lambda: len(http_json(f"{run.worker_url}/api/integrations")) == STORES,
+            60,
+            "the worker to hold the chaos integrations",
+        )
+        return settings, run, fault_file
+
+    # -- faults --------------------------------------------------------------------------
+    def kill_worker(self, run: LocalRun) -> None:
+        self.note("SIGKILL dispatch worker")
+        run.worker.kill()
+        run.worker.start(timeout_s=180)
+        self.note("dispatch worker back")
+
+    def kill_history(self, run: LocalRun) -> None:
+        self.note("SIGKILL history process")
+        run.history.kill()
+        run.history.start(timeout_s=180)
+        self.note("history process back")
+
+    def kill_broker(self) -> None:
+        pid = self.stack.kafka.process.pid()
+        if pid is None:
+            raise RuntimeError("no broker process to kill")
+        self.note(f"SIGKILL broker (pid {pid})")
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: self.stack.kafka.process.pid() is None, 30, "the broker to die")
+        # a killed JVM's leader thread turns zombie before its last threads close the sockets
+        wait_until(lambda: not port_open(self.base.kafka_port), 30, "the broker's port to close")
+        self.stack.kafka.start()
+        self.note("broker back")
+
+    def platform_outage(
+        self, run: LocalRun, stores: list[str], seconds: float, after: Any = None
+    ) -> None:
+        if after is not None:
+            after()
+        self.note(f"{len(stores)} stores answer 503 for {seconds:.0f}s")
+        for store in stores:
+            http_json(f"{run.sandbox_url}/_faults", {"store": store, "status": 503, "count": -1})
+        time.sleep(seconds)  # the fault's duration is the point, not a wait for a condition
+        request = urllib.request.Request(f"{run.sandbox_url}/_faults", method="DELETE")
+        urllib.request.urlopen(request, timeout=10).close()
+        self.note("platform recovered")
+
+    def clickhouse_refusal(self, fault_file: Path, seconds: float) -> None:
+        self.note(f"ClickHouse writes refused for {seconds:.0f}s")
+        fault_file.touch()
+        time.sleep(seconds)
+        fault_file.unlink()
+        self.note("ClickHouse writes accepted again")
+
+    # -- counting ------------------------------------------------------------------------
+    def terminal_events(self, run: LocalRun) -> int:
+        summary = run.api("/api/summary")
+        return sum(int(r["events"]) for r in summary["by_outcome"] if r["outcome"] in TERMINAL)
+
+    def wait_quiet(self, run: LocalRun, expected: int, timeout_s: float) -> None:
+        """Until every expected event has a terminal outcome and the sandbox is idle."""
+        last: list[int] = []
+
+        def quiet() -> bool:
+            received = int(http_json(f"{run.sandbox_url}/_stats")["received"])
+            terminal = self.terminal_events(run)
+            last.append(received)
+            return terminal >= expected and len(last) > 3 and len(set(last[-3:])) == 1
+
+        wait_until(quiet, timeout_s, f"{expected} events to settle", interval_s=2.0)
+
+    def count(self, settings: Settings, run: LocalRun, published: set[str]) -> dict[str, Any]:
+        """Exact counts from the history tables; the history process is paused meanwhile."""
+        run.history.stop()
+        store = HistoryStore(settings.clickhouse_url)
+        try:
+            rows = store.query(
+                "SELECT event_id, countIf(outcome IN {terminal:Array(String)} "
+                "AND resend_of IS NULL) AS first_terminals, "
+                "argMax(outcome, decided_at) AS latest "
+                "FROM status_send_history WHERE tenant = 'chaos' GROUP BY event_id",
+                {"terminal": TERMINAL},
+            )
+        finally:
+            store.close()
+            run.history.start(timeout_s=180)
+        by_event = {r["event_id"]: r for r in rows}
+        stats = http_json(f"{run.sandbox_url}/_stats")
+        once = sum(1 for e in published if by_event.get(e, {}).get("first_terminals") == 1)
+        return {
+            "published": len(published),
+            "terminal_once": once,
+            "lost": sum(1 for e in published if not by_event.get(e, {}).get("first_terminals")),
+            "multi_terminal": sum(
+                1 for e in published if by_event.get(e, {}).get("first_terminals", 0) > 1
+            ),
+            "duplicate_deliveries": int(stats["duplicates"]),
+            "dead_lettered": sum(
+                1 for e in published if by_event.get(e, {}).get("latest") == "DEAD_LETTERED"
+            ),
+            "latest_sent": sum(1 for e in published if by_event.get(e, {}).get("latest") == "SENT"),
+        }
+
+    def resend_open_errors(self, run: LocalRun) -> int:
+        """Resend every open error once, as an operator would: one selection at a time."""
+        resent = 0
+        while True:
+            report = run.api("/api/resend", {"tenant": "chaos", "limit": 10_000}, timeout=300)
+            if not report["resent"]:
+                return resent
+            resent += int(report["resent"])
+            self.note(f"resent {report['resent']} open errors")
+            ids = list(report["event_ids"])
+            # the RESENT outcomes reach the history through Kafka: select again only after
+            wait_until(partial(self.none_open, run, ids), 300, "the resends to be recorded", 1.0)
+
+    def none_open(self, run: LocalRun, event_ids: list[str]) -> bool:
+        for start in range(0, len(event_ids), 1000):
+            chunk = run.api("/api/lookup", {"event_ids": event_ids[start : start + 1000]})
+            if any(e["outcome"] == "DEAD_LETTERED" for e in chunk["events"].values()):
+                return False
+        return True
+
+    # -- phases --------------------------------------------------------------------------
+    def faults_run(self) -> dict[str, Any]:
+        settings, run, fault_file = self.start("faults")
+        try:
+            stores = store_names()
+            batch = lifecycle_records(EVENTS, "o", stores)
+            publisher = AckedPublisher(settings)
+
+            def publish_all() -> None:
+                for record in batch:
+                    publisher.send_record(record)
+
+            publishing = threading.Thread(target=publish_all, daemon=True)
+            started = time.time()
+            publishing.start()
+            outage_stores = stores[-OUTAGE_STORES:]
+            healthy_events = sum(1 for r in batch if r["integration"] not in outage_stores)
+
+            def at_progress(fraction: float) -> None:
+                target = int(healthy_events * fraction)
+                wait_until(
+                    lambda: int(http_json(f"{run.sandbox_url}/_stats")["received"]) >= target,
+                    1800,
+                    f"{target} deliveries",
+                    interval_s=0.2,
+                )
+
+            outage = threading.Thread(
+                target=self.platform_outage,
+                args=(run, outage_stores, OUTAGE_S, lambda: at_progress(0.1)),
+                daemon=True,
+            )
+            outage.start()
+            moments = sorted(self.rng.uniform(0.05, 0.9) for _ in range(WORKER_KILLS + 3))
+            plan = ["worker"] * WORKER_KILLS + ["history", "broker", "clickhouse"]
+            self.rng.shuffle(plan)
+            refusal: threading.Thread | None = None
+            for moment, fault in zip(moments, plan, strict=True):
+                at_progress(moment)
+                self.note(f"at {moment:.0%} of deliveries: {fault}")
+                if fault == "worker":
+                    self.kill_worker(run)
+                elif fault == "history":
+                    self.kill_history(run)
+                elif fault == "broker":
+                    self.kill_broker()
+                else:
+                    refusal = threading.Thread(
+                        target=self.clickhouse_refusal, args=(fault_file, REFUSE_S), daemon=True
+                    )
+                    refusal.start()
+            publishing.join()
+            publisher.flush()
+            outage.join()
+            if refusal:
+                refusal.join()
+            published = set(publisher.acked)
+            self.note(f"published {len(published)} (failed {len(publisher.failed)}); settling")
+            self.wait_quiet(run, len(published), 1800)
+            first = self.count(settings, run, published)
+            self.note(f"counted: {first}")
+            resent = self.resend_open_errors(run)
+            try:
+                wait_until(
+                    lambda: self.count_sent(run, published, first["dead_lettered"]),
+                    600,
+                    "the resent events to be sent",
+                    interval_s=2.0,
+                )
+            except StackError as exc:  # counted below as it stands
+                self.note(str(exc))
+            second = self.count(settings, run, published)
+            self.note(f"after resend: {second}")
+            return {
+                "first": first,
+                "after_resend": second,
+                "resent": resent,
+                "seconds": round(time.time() - started, 1),
+                "publish_failures": len(publisher.failed),
+                "input_topic_records_resends_included": self.input_events(settings),
+            }
+        finally:
+            run.stop()
+
+    def count_sent(self, run: LocalRun, published: set[str], dead: int) -> bool:
+        summary = {r["outcome"]: int(r["events"]) for r in run.api("/api/summary")["by_outcome"]}
+        return summary.get("SENT", 0) >= len(published) or dead == 0
+
+    def input_events(self, settings: Settings) -> int:
+        """Records on the input topic, read back from the broker."""
+        consumer = Consumer(
+            {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "chaos-count"}
+        )
+        total = 0
+        topic = settings.topic(topics.EVENTS)
+        for partition in range(settings.partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            total += high - low
+        consumer.close()
+        return total
+
+    def fuzz_run(self) -> dict[str, Any]:
+        settings, run, _ = self.start("fuzz")
+        try:
+            publisher = AckedPublisher(settings)
+            fuzzer = Fuzzer(settings, self.rng, store_names())
+            valid = lifecycle_records(FUZZ_RECORDS // 4, "f", store_names())
+            kinds = fuzzer.publish_interleaved(publisher, valid, FUZZ_RECORDS)
+            publisher.flush()
+            valid_ids = [r["event_id"] for r in valid]
+            expected_outcomes = len(publisher.acked)  # one outcome per record the broker took
+            wait_until(
+                lambda: int(run.api("/api/summary")["total"]["rows"]) >= expected_outcomes,
+                900,
+                f"{expected_outcomes} outcomes of the fuzz run",
+                interval_s=2.0,
+            )
+            lookup: dict[str, Any] = {}
+            for start in range(0, len(valid_ids), 1000):
+                chunk = run.api("/api/lookup", {"event_ids": valid_ids[start : start + 1000]})
+                lookup.update(chunk["events"])
+            summary = {r["outcome"]: int(r["rows"]) for r in run.api("/api/summary")["by_outcome"]}
+            crashes = run.worker.proc is None or run.worker.proc.poll() is not None
+            log_text = run.worker.log_path.read_text(errors="replace")
+            return {
+                "fuzz_records": FUZZ_RECORDS,
+                "fuzz_published": len(publisher.acked) - len(valid_ids),
+                "fuzz_refused_by_producer": publisher.failed,
+                "fuzz_kinds": kinds,
+                "fuzz_crashes": int(crashes) + log_text.count("Crashed reason="),
+                "fuzz_outcomes": summary,
+                "valid_events": len(valid_ids),
+                "valid_with_outcome": len(lookup),
+            }
+        finally:
+            run.stop()
+
+
+def main() -> int:
+    settings = chaos_settings()
+    chaos = Chaos(settings)
+    chaos.note(
+        f"chaos: {'quick' if QUICK else 'full'} run, {EVENTS} events, {STORES} stores, "
+        f"{WORKER_KILLS} worker kills, seed {SEED}"
+    )
+    chaos.stack.up()
+    try:
+        faults = chaos.faults_run()
+        fuzz = chaos.fuzz_run()
+    finally:
+        if os.environ.get("CHAOS_KEEP_STACK") != "1":
+            chaos.stack.down()
+    first, second = faults["first"], faults["after_resend"]
+    result = {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "published": first["published"],
+        "terminal_once": first["terminal_once"],
+        "lost": first["lost"],
+        "multi_terminal": first["multi_terminal"],
+        "duplicate_deliveries": first["duplicate_deliveries"],
+        "dead_lettered": first["dead_lettered"],
+        "after_resend_sent": second["latest_sent"],
+        "after_resend": second,
+        "fuzz_records": fuzz["fuzz_records"],
+        "fuzz_crashes": fuzz["fuzz_crashes"],
+        "fuzz": fuzz,
+        "faults": {k: v for k, v in faults.items() if k not in ("first", "after_resend")},
+        "timeline": chaos.log,
+        "settings": {
+            "quick": QUICK,
+            "events": EVENTS,
+            "stores": STORES,
+            "worker_kills": WORKER_KILLS,
+            "history_kills": 1,
+            "broker_kills": 1,
+            "clickhouse_refusal_s": REFUSE_S,
+            "platform_outage_s": OUTAGE_S,
+            "platform_outage_stores": OUTAGE_STORES,
+            "seed": SEED,
+            "fuzz_kinds": FUZZ_KINDS,
+        },
+        "machine": machine(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(json.dumps({k: result[k] for k in list(result)[1:11]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
