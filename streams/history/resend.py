@@ -8,6 +8,7 @@ the error leaves the "Erros" tab at once and the new attempt's outcomes link bac
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, Outcome, now_utc
 from streams.settings import Settings
 
+log = logging.getLogger(__name__)
 RESEND_BY = "ordersync.resend.by"
 MAX_RESEND = 10_000
 MAX_REMEMBERED = 100_000
@@ -165,6 +167,11 @@ class Resender:
         for row in rows:
             original = originals.get(tuple(row["source"]))
             if original is None:
+                log.warning(
+                    "resend of %s: no record at %s (the original is no longer in Kafka?)",
+                    row["event_id"],
+                    ":".join(str(part) for part in row["source"]),
+                )
                 report.missing.append(row["event_id"])
                 continue
             key, value = original
@@ -272,6 +279,10 @@ class Resender:
                 done = False
                 for message in messages:
                     error = message.error()
+                    log.debug(
+                        "resend scan %s:%d from %d: offset %s error %s",
+                        topic, partition, min(offsets), message.offset(), error,
+                    )  # fmt: skip
                     if error is not None:
                         # an end-of-partition notice can come before the records it follows
                         reached = (topic, partition, last) in found
