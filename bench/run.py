@@ -38,8 +38,7 @@ from connectors.http import make_client
 from connectors.sandbox import SandboxConnector
 from streams import topics
 from streams.codec import Codec
-from streams.integrations import apply_configs
-from streams.local import LocalProcess, LocalRun, http_json
+from streams.local import LocalProcess, LocalRun, http_json, serve_sandbox_stores
 from streams.publish import make_producer
 from streams.records import Action, EventType, IntegrationConfig, OrderEvent, order_key
 from streams.settings import Settings
@@ -161,24 +160,7 @@ class Bench:
         run.start()
         for n in range(1, workers):
             run.add_worker(settings.worker_port + n).start()
-        configs = [
-            IntegrationConfig(
-                integration_id=name_,
-                tenant="bench",
-                platform="sandbox",
-                store_url=f"{run.sandbox_url}/stores/{name_}/",
-                send_order_updates=True,
-                send_cancellations=True,
-                send_delivery_info=True,
-            )
-            for name_ in store_names()
-        ]
-        apply_configs(settings, list(configs))
-        wait_until(
-            lambda: len(http_json(f"{run.worker_url}/api/integrations")) == STORES,
-            60,
-            "the worker to hold the bench integrations",
-        )
+        serve_sandbox_stores(settings, run, "bench", store_names())
         if STORE_LATENCY_MS:
             for store in store_names():
                 self.fault(run, store, 0, STORE_LATENCY_MS)

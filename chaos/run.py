@@ -42,9 +42,8 @@ from chaos.fuzz import FUZZ_KINDS, Fuzzer
 from streams import topics
 from streams.codec import Codec
 from streams.history.store import HistoryStore
-from streams.integrations import apply_configs
-from streams.local import LocalRun, http_json
-from streams.records import TERMINAL_OUTCOMES, EventType, IntegrationConfig, order_key
+from streams.local import LocalRun, http_json, serve_sandbox_stores
+from streams.records import TERMINAL_OUTCOMES, EventType, order_key
 from streams.settings import Settings
 from streams.stack import Stack
 from streams.stack.process import StackError, wait_until
@@ -230,26 +229,7 @@ class Chaos:
             {"ORDERSYNC_SINK_REFUSE_FILE": str(fault_file)},
         )
         run.start()
-        apply_configs(
-            settings,
-            [
-                IntegrationConfig(
-                    integration_id=store,
-                    tenant="chaos",
-                    platform="sandbox",
-                    store_url=f"{run.sandbox_url}/stores/{store}/",
-                    send_order_updates=True,
-                    send_cancellations=True,
-                    send_delivery_info=True,
-                )
-                for store in store_names()
-            ],
-        )
-        wait_until(
-            lambda: len(http_json(f"{run.worker_url}/api/integrations")) == STORES,
-            60,
-            "the worker to hold the chaos integrations",
-        )
+        serve_sandbox_stores(settings, run, "chaos", store_names())
         return settings, run, fault_file
 
     # -- faults --------------------------------------------------------------------------

@@ -191,3 +191,30 @@ class LocalRun:
                 f"after {timeout_s:.0f}s, {len(missing)} of {len(set(event_ids))} events have no outcome"
             ) from None
         return result
+
+
+def serve_sandbox_stores(settings: Settings, run: LocalRun, tenant: str, stores: list[str]) -> None:
+    """One sandbox integration per store, every automation on; returns once the worker has them."""
+    from streams.integrations import apply_configs
+    from streams.records import IntegrationConfig
+
+    apply_configs(
+        settings,
+        [
+            IntegrationConfig(
+                integration_id=store,
+                tenant=tenant,
+                platform="sandbox",
+                store_url=f"{run.sandbox_url}/stores/{store}/",
+                send_order_updates=True,
+                send_cancellations=True,
+                send_delivery_info=True,
+            )
+            for store in stores
+        ],
+    )
+    wait_until(
+        lambda: len(http_json(f"{run.worker_url}/api/integrations")) >= len(stores),
+        60,
+        f"the worker to hold the {len(stores)} {tenant} integrations",
+    )
