@@ -122,7 +122,10 @@ async def send_reliably(
 
 
 def build_worker(settings: Settings) -> faust.App:
-    app = _faust_app(settings, "dispatch")
+    # aiokafka hands out a partition's whole fetch before moving on: with 4 MB fetches a
+    # backlog on orders.events held retries that were due for minutes. Small fetches keep
+    # the retry topics' turn near (Kafka still returns a record larger than this).
+    app = _faust_app(settings, "dispatch", consumer_max_fetch_size=64 * 1024)
     codec = Codec(settings)
     events_topic = _raw_topic(app, settings.topic(topics.EVENTS))
     retry_topics = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -57,4 +59,23 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
         except KafkaException as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise ConfigurationError(f"could not create topic {name}: {exc}") from exc
+    # the controller answers before the broker serves the new partitions; a worker joining
+    # in between would be assigned nothing and wait for its next metadata refresh (minutes)
+    wanted = {spec.topic: spec.num_partitions for spec in missing}
+    deadline = time.monotonic() + timeout_s
+    while not _served(admin, wanted):
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"topics {sorted(wanted)} were created but are not served")
+        time.sleep(0.1)
     return created
+
+
+def _served(admin: AdminClient, wanted: dict[str, int]) -> bool:
+    topics = admin.list_topics(timeout=10).topics
+    for name, count in wanted.items():
+        meta = topics.get(name)
+        if meta is None or meta.error is not None or len(meta.partitions) < count:
+            return False
+        if any(p.leader < 0 for p in meta.partitions.values()):
+            return False
+    return True
