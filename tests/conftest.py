@@ -8,6 +8,7 @@ its own topic prefix, consumer groups, ports and chDB directory.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 from streams.local import LocalRun
 from streams.settings import Settings
 from streams.stack import Stack
+from streams.stack.services import port_open
 from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +57,10 @@ def free_port() -> int:
 def stack_settings() -> Iterator[Settings]:
     settings = Settings.from_env(TEST_ENV)
     stack = Stack(settings)
+    if stack.kafka.process.pid() is None and not port_open(settings.kafka_port):
+        # every test leaves its topics behind; a session that starts the broker starts it
+        # empty, or thousands of old partitions end in the broker's heap running out
+        shutil.rmtree(stack.kafka.data_dir, ignore_errors=True)
     stack.up()
     yield settings
     if os.environ.get("ORDERSYNC_KEEP_STACK") != "1":
