@@ -117,7 +117,7 @@ class Fuzzer:
                 for f in json.loads(schemas.schema_text(schemas.INTEGRATION_CONFIG))["fields"]
             )
             full.update(
-                {k: v for k, v in config.items()},
+                config,
                 send_order_updates=True,
                 send_cancellations=True,
                 send_delivery_info=True,
