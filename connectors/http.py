@@ -152,7 +152,7 @@ def make_client(
     limits = httpx.Limits(
         max_connections=max_connections, max_keepalive_connections=max_connections
     )
-    ssl_context = httpx.create_ssl_context(verify=True)
+    ssl_context = _verifying_ssl_context()
 
     def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -163,7 +163,9 @@ def make_client(
         )
         return aiohttp.ClientSession(connector=connector)
 
-    transport = GuardedTransport(AiohttpTransport(client=session, limits=limits), allowed)
+    transport = GuardedTransport(
+        AiohttpTransport(verify=ssl_context, client=session, limits=limits), allowed
+    )
     client = httpx.AsyncClient(
         base_url=base_url,
         timeout=timeout_s,

@@ -114,11 +114,21 @@ def test_metadata_address_is_refused_without_connecting() -> None:
     asyncio.run(run())
 
 
-def test_store_clients_verify_tls_certificates() -> None:
+def test_store_clients_verify_tls_certificates_with_one_shared_context() -> None:
     import ssl
 
-    from connectors.http import _verifying_ssl_context
+    from connectors.http import make_client
 
-    context = _verifying_ssl_context()
-    assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
-    assert _verifying_ssl_context() is context  # loaded once per process
+    async def contexts() -> list[ssl.SSLContext]:
+        clients = [
+            make_client(f"https://store{n}.example/", timeout_s=1, allowed=()) for n in range(2)
+        ]
+        found = [c._transport.inner.ssl_context for c in clients]  # type: ignore[attr-defined]
+        for client in clients:
+            await client.aclose()
+        return found
+
+    first, second = asyncio.run(contexts())
+    assert first.verify_mode is ssl.CERT_REQUIRED and first.check_hostname
+    # loading the CA bundle costs ~17 ms: a worker with hundreds of stores pays it once
+    assert second is first
