@@ -12,7 +12,8 @@ Scenarios (``BENCH_QUICK=1`` shrinks them to run in a few minutes):
 - memory and CPU: peak RSS of the worker, the history process and the broker; CPU seconds
   per 1,000 events.
 
-Writes ``bench/results/latest.json`` and ``bench/results/latest.md``.
+Writes ``bench/results/latest.json`` and ``bench/results/latest.md``; with ``BENCH_PROFILE=1``
+also ``profile-worker.md``, the worker's hottest functions during the 1-worker throughput run.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import httpx
 from confluent_kafka import Consumer
 
 import schemas
+from bench.profile import Profiler, summary
 from connectors.http import make_client
 from connectors.sandbox import SandboxConnector
 from streams import topics
@@ -54,6 +56,7 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "10000" if QUICK else "100000"))
 RATE = int(os.environ.get("BENCH_RATE", "1000"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "10" if QUICK else "60"))
 STORE_LATENCY_MS = float(os.environ.get("BENCH_STORE_LATENCY_MS", "0"))
+PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 HTTP_TIMEOUT_S = 2.0
 NOW = datetime.now(UTC)
 
@@ -189,6 +192,10 @@ class Bench:
                 for p in [*self.workers(run), run.history]
                 if p.proc
             }
+            profiler = None
+            if PROFILE and workers == 1 and run.worker.proc:
+                RESULTS.mkdir(parents=True, exist_ok=True)
+                profiler = Profiler(run.worker.proc.pid, RESULTS / "profile-worker.txt")
             started = time.time()
             for record in batch:
                 publisher.send(record)
@@ -196,6 +203,9 @@ class Bench:
             published = time.time()
             wait_until(lambda: self.rows(run) >= EVENTS, 1800, f"{EVENTS} outcome rows", 0.2)
             finished = time.time()
+            if profiler:
+                profiler.stop()
+                (RESULTS / "profile-worker.md").write_text(summary(profiler.output))
             stats = {
                 p.name: proc_stats(p.proc.pid) for p in [*self.workers(run), run.history] if p.proc
             }

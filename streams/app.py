@@ -10,9 +10,11 @@ import asyncio
 import logging
 import time
 from contextlib import suppress
+from functools import partial
 from typing import Any, cast
 
 import faust
+import uvloop
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
@@ -35,6 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
+    # before anything asks for a loop: uvloop's sockets and callbacks cost a fraction of
+    # asyncio's, and a worker spends most of its time there (bench/results/profile-worker.md)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     kafka_transport.register()
     datadir = settings.var_dir / "faust" / settings.topic(role)
     datadir.mkdir(parents=True, exist_ok=True)
@@ -175,30 +180,47 @@ def build_worker(settings: Settings) -> faust.App:
             )
             metrics.CONSUMER_LAG.labels(message.topic, str(message.partition)).set(max(0, behind))
 
-    async def dispatch(message: SourceMessage) -> None:
-        observe(message)
-        handled = await dispatcher.handle(message)  # published before it returns
-        metrics.observe_handled(handled, message.timestamp)
+    slots = asyncio.Semaphore(settings.dispatch_concurrency)
+    stopping: set[asyncio.Future[None]] = set()
+
+    def finished(event: EventT, message: SourceMessage, task: asyncio.Task[Handled]) -> None:
+        slots.release()
+        if task.cancelled():
+            return  # shutting down: not acknowledged, so read again
+        error = task.exception()
+        if error is not None:
+            # even its dead letter could not be published: stop rather than pass over it
+            log.error("could not record the handling of %s[%d]@%d", *message.origin)
+            stopping.add(asyncio.ensure_future(app.crash(error)))
+            return
+        metrics.observe_handled(task.result(), message.timestamp)
+        event.ack()
+
+    async def consume(stream: faust.StreamT[bytes], wait_until_due: bool) -> None:
+        # Many orders at once, each order's events one at a time (the dispatcher's lanes).
+        # An event is acknowledged when its own handling has ended, with its outcomes at
+        # the broker and its order's state written: the committed offset of a partition
+        # never passes an event still in flight.
+        await configs.ready.wait()
+        manual = cast("faust.Stream[bytes]", stream).noack()  # StreamT omits it
+        async for event in manual.events():
+            message = _source(event)
+            if wait_until_due:
+                # every record of one retry topic waits the same delay, so they come due
+                # in order: waiting for the head one holds back only records due later
+                wait = int(message.header(DUE) or 0) / 1000 - time.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            await slots.acquire()
+            observe(message)
+            dispatcher.submit(message).add_done_callback(partial(finished, event, message))
 
     @app.agent(events_topic, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
-        # One event at a time: Faust acknowledges it when the loop moves on, after its
-        # outcomes are with the broker and its order's state is written.
-        await configs.ready.wait()
-        async for event in stream.events():
-            await dispatch(_source(event))
+        await consume(stream, wait_until_due=False)
 
     async def retry(stream: faust.StreamT[bytes]) -> None:
-        # Every record of one retry topic waits the same delay, so they come due in order:
-        # waiting for the head one holds back only records due later anyway.
-        await configs.ready.wait()
-        async for event in stream.events():
-            message = _source(event)
-            due = int(message.header(DUE) or 0) / 1000
-            wait = due - time.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            await dispatch(message)
+        await consume(stream, wait_until_due=True)
 
     for index, topic in enumerate(retry_topics, start=1):
         app.agent(topic, name=f"retry{index}")(retry)
@@ -278,6 +300,8 @@ def run(app: faust.App, settings: Settings) -> None:
         "formatters": {"json": {"()": "streams.logs.JsonFormatter", "secrets": secrets}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
         "root": {"level": settings.log_level.upper(), "handlers": ["console"]},
+        # httpx logs every request at INFO, query string included; deliveries have their own
+        "loggers": {"httpx": {"level": "WARNING"}},
     }
     Worker(
         app, loglevel=settings.log_level, quiet=True, logging_config=logging_config

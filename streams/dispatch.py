@@ -26,6 +26,7 @@ from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.decision import OrderState, Skip, decide, update_kind
 from streams.errors import DecodeError, DeliveryError, PermanentDeliveryError, ValidationError
+from streams.lanes import OrderLanes
 from streams.orderstate import HeldMessage, OrderRecord, OrderStates
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, IntegrationConfig, OrderEvent, Outcome, now_utc
@@ -170,31 +171,31 @@ class Dispatcher:
         self.pool = pool
         self.states = states
         self.publish = publish
-        self._locks: dict[bytes | None, asyncio.Lock] = {}
+        self._lanes = OrderLanes()
+
+    def submit(self, message: SourceMessage) -> asyncio.Task[Handled]:
+        """Start handling ``message`` behind every earlier message of its order; at once.
+
+        The route agent and the retry agents share an order's state: its lane orders them.
+        """
+        return self._lanes.start(message.key, lambda: self._handle_safely(message))
 
     async def handle(self, message: SourceMessage) -> Handled:
         """Decide, send, publish the results, then record the order's state; never raises."""
-        async with self._lock_for(message.key):
-            try:
-                return await self._handle(message)
-            except Exception as exc:  # the last line of defence: never lose the event
-                log.exception(
-                    "unexpected error on %s[%d]@%d",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                )
-                handled = self._unreadable(
-                    message, exc, ReasonCode.INTERNAL_ERROR, Outcome.DEAD_LETTERED
-                )
-                await self.publish(handled)
-                return handled
+        return await self.submit(message)
 
-    def _lock_for(self, key: bytes | None) -> asyncio.Lock:
-        """One order at a time: the retry agents and the route agent share an order's state."""
-        if len(self._locks) > 10_000:
-            self._locks = {k: v for k, v in self._locks.items() if v.locked()}
-        return self._locks.setdefault(key, asyncio.Lock())
+    async def _handle_safely(self, message: SourceMessage) -> Handled:
+        try:
+            return await self._handle(message)
+        except Exception as exc:  # the last line of defence: never lose the event
+            log.exception(
+                "unexpected error on %s[%d]@%d", message.topic, message.partition, message.offset
+            )
+            handled = self._unreadable(
+                message, exc, ReasonCode.INTERNAL_ERROR, Outcome.DEAD_LETTERED
+            )
+            await self.publish(handled)
+            return handled
 
     async def _handle(self, message: SourceMessage) -> Handled:
         event = self._decode(message)

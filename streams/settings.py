@@ -68,6 +68,8 @@ class Settings:
     retry_delays_s: tuple[float, ...] = (2.0, 10.0)
     retry_max_delay_s: float = 60.0
     http_timeout_s: float = 10.0
+    # events a worker handles at once, across orders (one at a time within an order)
+    dispatch_concurrency: int = 64
     sink_batch_size: int = 500
     sink_flush_interval_s: float = 0.5
     # fault injection for `make chaos`: while this file exists the history sink's writes
@@ -149,6 +151,7 @@ class Settings:
             retry_delays_s=_delays(get("RETRY_DELAYS_S", "2,10")),
             retry_max_delay_s=get_float("RETRY_MAX_DELAY_S", cls.retry_max_delay_s),
             http_timeout_s=get_float("HTTP_TIMEOUT_S", cls.http_timeout_s),
+            dispatch_concurrency=get_int("DISPATCH_CONCURRENCY", cls.dispatch_concurrency),
             sink_batch_size=get_int("SINK_BATCH_SIZE", cls.sink_batch_size),
             sink_flush_interval_s=get_float("SINK_FLUSH_INTERVAL_S", cls.sink_flush_interval_s),
             sink_refuse_file=Path(get("SINK_REFUSE_FILE", "")).resolve()
@@ -194,6 +197,8 @@ class Settings:
             raise ConfigurationError("ORDERSYNC_PARTITIONS: must be at least 1")
         if self.max_attempts < 1:
             raise ConfigurationError("ORDERSYNC_MAX_ATTEMPTS: must be at least 1")
+        if self.dispatch_concurrency < 1:
+            raise ConfigurationError("ORDERSYNC_DISPATCH_CONCURRENCY: must be at least 1")
 
     def secret(self, reference: str) -> Secret | None:
         """Resolve a credentials reference: the environment first, then the secrets dir."""
