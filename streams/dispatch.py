@@ -203,6 +203,16 @@ class Dispatcher:
             await self.publish(event)
             return event
         state = self.states.get(message.key)
+        if _already_attempted(message, event.event_id, state):
+            # read again after a crash or rebalance: its retry record carries it on, and
+            # a second chain of attempts could end differently and send it twice
+            log.info(
+                "attempt %d of event %s was already made; its retry owns it (order %s)",
+                message.attempt,
+                event.event_id,
+                event.key,
+            )
+            return Handled()
         first_attempt = message.attempt == 1
         if first_attempt and state.blocked_by is not None and state.blocked_by != event.event_id:
             state.held.append(
@@ -344,6 +354,7 @@ class Dispatcher:
         ).stamped(message)
         if retry:
             state.blocked_by = event.event_id
+            state.blocked_attempt = attempt + 1
             return Handled(
                 [outcome], retry=self._retry_record(message, attempt + 1, exc.retry_after_s)
             )
@@ -442,6 +453,18 @@ class Dispatcher:
         if http_status is not None:
             headers.append(("ordersync.http.status", str(http_status).encode()))
         return OutgoingRecord(self.settings.topic(topics.DLT), message.key, message.value, headers)
+
+
+def _already_attempted(message: SourceMessage, event_id: str, state: OrderRecord) -> bool:
+    """Whether ``message`` is an attempt made before, read again.
+
+    While an event waits for its retry, only the attempt its retry record is for may run;
+    a retry record of an event that no longer waits was resolved already (sent, or
+    dead-lettered: an operator resends those, not a stray replay).
+    """
+    if state.blocked_by == event_id:
+        return message.attempt < state.blocked_attempt
+    return message.attempt > 1
 
 
 def _parse_key(key: bytes | None) -> tuple[str, str, str]:

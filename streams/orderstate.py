@@ -6,7 +6,8 @@ changelog after a crash. It holds:
 
 - ``delivered``: per kind of update, the highest sequence delivered (no regression);
 - ``recent``: the last delivered ``event_id:action`` pairs (dedupe after a replay);
-- ``blocked_by``: the event of this order waiting in a retry topic, if any;
+- ``blocked_by``: the event of this order waiting in a retry topic, if any, and
+  ``blocked_attempt``, the attempt its retry record is for;
 - ``held``: later events of the order, in arrival order, waiting for it to resolve.
 """
 
@@ -54,6 +55,7 @@ class OrderRecord:
     delivered: dict[str, int] = field(default_factory=dict)
     recent: list[str] = field(default_factory=list)
     blocked_by: str | None = None
+    blocked_attempt: int = 0
     held: list[HeldMessage] = field(default_factory=list)
 
     def was_delivered(self, event_id: str, action: str) -> bool:
@@ -70,6 +72,7 @@ class OrderRecord:
                 "delivered": self.delivered,
                 "recent": self.recent,
                 "blocked_by": self.blocked_by,
+                "blocked_attempt": self.blocked_attempt,
                 "held": [h.to_json() for h in self.held],
             },
             separators=(",", ":"),
@@ -84,6 +87,7 @@ class OrderRecord:
             delivered=data.get("delivered", {}),
             recent=data.get("recent", []),
             blocked_by=data.get("blocked_by"),
+            blocked_attempt=data.get("blocked_attempt", 0),
             held=[HeldMessage.from_json(h) for h in data.get("held", [])],
         )
 

@@ -137,6 +137,35 @@ def test_exhausted_retries_dead_letter_and_release_the_order(dispatcher: Dispatc
     assert headers["ordersync.attempts"] == b"3" and headers["ordersync.http.status"] == b"503"
 
 
+def test_an_attempt_read_again_after_a_crash_is_not_made_twice(dispatcher: Dispatcher) -> None:
+    a1 = event_record(sequence=1)
+    ScriptedConnector.script = [retryable(), retryable()]
+    handle(dispatcher, message(a1))  # attempt 1 fails: attempt 2 is scheduled
+    # the event itself is read again (its offset was not committed before a kill)
+    assert handle(dispatcher, message(a1)).outcomes == []
+    second = handle(dispatcher, message(a1, attempt=2))
+    assert outcomes(second) == [(a1["event_id"], Outcome.RETRY_SCHEDULED, 2)]
+    # so is the attempt-2 record, once attempt 3 is scheduled
+    assert handle(dispatcher, message(a1, attempt=2)).outcomes == []
+    assert outcomes(handle(dispatcher, message(a1, attempt=3))) == [
+        (a1["event_id"], Outcome.SENT, 3)
+    ]
+    assert ScriptedConnector.calls == [(a1["event_id"], 1)] * 3
+
+
+def test_a_retry_record_of_a_resolved_event_is_not_sent(dispatcher: Dispatcher) -> None:
+    a1 = event_record(sequence=1)
+    ScriptedConnector.script = [retryable(), retryable(), retryable()]
+    handle(dispatcher, message(a1))
+    handle(dispatcher, message(a1, attempt=2))
+    dead = handle(dispatcher, message(a1, attempt=3))
+    assert outcomes(dead) == [(a1["event_id"], Outcome.DEAD_LETTERED, 3)]
+    # a stray replay of the last attempt, the store healthy again: its terminal outcome is
+    # recorded already, and an operator resends dead letters, so it must not go out
+    assert handle(dispatcher, message(a1, attempt=3)).outcomes == []
+    assert len(ScriptedConnector.calls) == 3
+
+
 def test_permanent_failure_is_dead_lettered_at_once(dispatcher: Dispatcher) -> None:
     ScriptedConnector.script = [
         PermanentDeliveryError("400", reason_code="HTTP_REJECTED", http_status=400)
