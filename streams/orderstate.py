@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import faust
-from faust.types import EventT
+from faust.types import FutureMessage
 
 log = logging.getLogger(__name__)
 
@@ -98,24 +98,24 @@ class ConfirmedTable(faust.Table):
     Faust sends a table's changelog in the background. A worker killed after an order's
     update went to the store but before its state reached the changelog would, once
     restarted, send that update again after later ones: the store would see the order
-    move backwards. Waiting for the write keeps a replay to the one event in flight.
+    move backwards. Waiting for the write keeps a replay to the events in flight.
     """
 
     last_write: asyncio.Future[Any] | None = None
 
-    def _send_changelog(
+    def send_changelog(
         self,
-        event: EventT | None,
+        partition: int | None,
         key: Any,
         value: Any,
         key_serializer: Any = None,
         value_serializer: Any = None,
-    ) -> None:
-        if event is None:
-            raise RuntimeError("Cannot modify table outside of agent/stream.")
-        self.last_write = self.send_changelog(
-            event.message.partition, key, value, key_serializer, value_serializer
-        )
+    ) -> FutureMessage:
+        # every assignment comes through here (Table.on_key_set); the future resolves
+        # when the broker has the record
+        write = super().send_changelog(partition, key, value, key_serializer, value_serializer)
+        self.last_write = write
+        return write
 
 
 class OrderStates:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 from typing import Any
+
+import pytest
 
 from streams.orderstate import OrderRecord, OrderStates
 
@@ -54,3 +57,33 @@ def test_a_failed_changelog_write_is_logged_not_raised(caplog: Any) -> None:
 
     asyncio.run(scenario())
     assert "changelog write" in caplog.text
+
+
+def test_the_worker_table_hands_back_the_write_of_each_assignment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real table, Kafka aside: an assignment's changelog send is what ``put`` awaits.
+
+    Faust sends a table's changelog from ``on_key_set`` through ``send_changelog``; a hook
+    anywhere else is never called, and ``put`` would return before the broker has the state.
+    """
+    import faust
+
+    from streams.orderstate import ConfirmedTable
+
+    sent: list[tuple[int | None, bytes, bytes]] = []
+
+    def send_changelog(
+        self: faust.Table, partition: int | None, key: bytes, value: bytes, *args: Any
+    ) -> Any:
+        sent.append((partition, key, value))
+        return SimpleNamespace(message=SimpleNamespace(partition=partition))
+
+    monkeypatch.setattr(faust.Table, "send_changelog", send_changelog)
+    monkeypatch.setattr(faust.Table, "partition_for_key", lambda self, key: 3)
+    app = faust.App("confirmed-table-test", broker="kafka://localhost:1")
+    table = ConfirmedTable(app, name="orders", key_type=bytes, value_type=bytes, partitions=12)
+    table[b"acme/s1/K1"] = b"state"
+    assert sent == [(3, b"acme/s1/K1", b"state")]
+    assert table.last_write is not None
+    assert table.last_write.message.partition == 3  # type: ignore[attr-defined]
