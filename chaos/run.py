@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -419,9 +420,12 @@ class Chaos:
                 self.note(str(exc))
             second = self.count(settings, run, published)
             self.note(f"after resend: {second}")
+            timeline = self.duplicate_timeline(run)
+            self.note(f"duplicate deliveries by second repeated: {timeline}")
             return {
                 "first": first,
                 "after_resend": second,
+                "duplicate_timeline": timeline,
                 "resent": resent,
                 "seconds": round(time.time() - started, 1),
                 "publish_failures": len(publisher.failed),
@@ -429,6 +433,14 @@ class Chaos:
             }
         finally:
             run.stop()
+
+    def duplicate_timeline(self, run: LocalRun) -> dict[str, int]:
+        """Repeated calls per wall-clock second, to set beside the faults' times in the log."""
+        repeated = http_json(f"{run.sandbox_url}/_duplicates", timeout=60)
+        seconds = Counter(
+            time.strftime("%H:%M:%S", time.localtime(call["received_at"])) for call in repeated
+        )
+        return dict(sorted(seconds.items()))
 
     def count_sent(self, run: LocalRun, published: set[str], dead: int) -> bool:
         summary = {r["outcome"]: int(r["events"]) for r in run.api("/api/summary")["by_outcome"]}

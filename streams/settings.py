@@ -69,7 +69,7 @@ class Settings:
     retry_max_delay_s: float = 60.0
     http_timeout_s: float = 10.0
     # events a worker handles at once, across orders (one at a time within an order)
-    dispatch_concurrency: int = 64
+    dispatch_concurrency: int = 16
     sink_batch_size: int = 500
     sink_flush_interval_s: float = 0.5
     # fault injection for `make chaos`: while this file exists the history sink's writes

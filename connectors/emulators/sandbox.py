@@ -4,6 +4,7 @@ One server hosts many stores under ``/stores/{store}/``. Control endpoints:
 
 - ``GET /_received[?store=S]``: the calls received, oldest first;
 - ``GET /_stats``: counts of calls, duplicates (same event and action twice) and faults;
+- ``GET /_duplicates``: each repeated call, with when the first one was received;
 - ``POST /_faults`` ``{"store": S, "status": 503, "count": 2, "delay_ms": 0}``: the next
   ``count`` calls to store S (``-1`` = until cleared) answer ``status`` after ``delay_ms``;
   ``status: 0`` with a delay only slows the store down;
@@ -30,8 +31,9 @@ class Fault:
 class SandboxPlatform:
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
-        self.seen: set[tuple[str, str]] = set()
+        self.seen: dict[tuple[str, str], float] = {}  # -> when it was first received
         self.duplicates = 0
+        self.repeated: list[dict[str, Any]] = []
         self.faults: dict[str, Fault] = {}
         self.faults_served = 0
 
@@ -39,6 +41,7 @@ class SandboxPlatform:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post("/stores/{store}/orders/{order}/actions/{action}", self.action)
         app.router.add_get("/_received", self.list_received)
+        app.router.add_get("/_duplicates", self.list_duplicates)
         app.router.add_get("/_stats", self.stats)
         app.router.add_post("/_faults", self.set_fault)
         app.router.add_delete("/_faults", self.clear_faults)
@@ -83,8 +86,9 @@ class SandboxPlatform:
         }
         if key in self.seen:
             self.duplicates += 1
+            self.repeated.append(call | {"first_received_at": self.seen[key]})
             return web.json_response({"code": "ALREADY_DONE"}, status=409)
-        self.seen.add(key)
+        self.seen[key] = call["received_at"]
         self.received.append(call)
         return web.json_response({"ok": True}, status=200)
 
@@ -92,6 +96,9 @@ class SandboxPlatform:
         store = request.query.get("store")
         calls = [c for c in self.received if store is None or c["store"] == store]
         return web.json_response(calls)
+
+    async def list_duplicates(self, request: web.Request) -> web.Response:
+        return web.json_response(self.repeated)
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response(
