@@ -117,6 +117,48 @@ class RateLimiter:
         self.interval = min(max(self.interval, 0.001) * factor, self.slowest)
 
 
+class CircuitBreaker:
+    """Stops calling a store that does not answer, so it cannot take the worker with it.
+
+    A store that hangs holds each call until the timeout, and with it one of the worker's
+    few concurrent slots: a handful of such calls would stall every other store. After
+    ``threshold`` calls in a row end in a timeout or a connection failure the breaker
+    opens: calls fail at once (retryable, ``STORE_UNRESPONSIVE``, retried when it may
+    close) for ``cooldown_s``. Then one call at a time probes the store; an answer, any
+    answer, closes the breaker.
+    """
+
+    def __init__(self, threshold: int = 3, cooldown_s: float = 10.0) -> None:
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self.failures = 0
+        self.open_until = 0.0
+        self.probing = False
+
+    def admit(self, request: PlatformRequest) -> bool:
+        """Raise unless a call may go now; ``True`` when this call is the probe."""
+        if self.failures < self.threshold:
+            return False
+        wait = self.open_until - time.monotonic()
+        if wait > 0 or self.probing:
+            raise RetryableDeliveryError(
+                f"{request.method} {request.path} not sent: the store did not answer "
+                f"{self.failures} calls in a row",
+                reason_code=ReasonCode.STORE_UNRESPONSIVE,
+                retry_after_s=max(wait, 0.0) or None,
+            )
+        self.probing = True
+        return True
+
+    def answered(self) -> None:
+        self.failures = 0
+
+    def unanswered(self) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            self.open_until = time.monotonic() + self.cooldown_s
+
+
 class Connector:
     """Base of every platform connector. Subclasses set ``platform`` and ``actions``.
 
@@ -140,6 +182,7 @@ class Connector:
         self.credentials = credentials
         self.client = client
         self.limiter = RateLimiter(config.rate_limit_per_s or self.default_rate_per_s)
+        self.breaker = CircuitBreaker()
 
     # -- hooks -----------------------------------------------------------------------
     def auth_headers(self) -> dict[str, str]:
@@ -194,6 +237,7 @@ class Connector:
     async def call(self, action: Action, request: PlatformRequest) -> httpx.Response:
         """One HTTP call; raises a classified ``DeliveryError`` unless it succeeded."""
         await self.limiter.acquire()
+        probe = self.breaker.admit(request)
         try:
             response = await self.client.request(
                 request.method,
@@ -206,15 +250,21 @@ class Connector:
         except BlockedAddressError as exc:
             raise PermanentDeliveryError(str(exc), reason_code=ReasonCode.ADDRESS_BLOCKED) from exc
         except httpx.TimeoutException as exc:
+            self.breaker.unanswered()
             raise RetryableDeliveryError(
                 f"{type(exc).__name__} calling {request.method} {request.path}",
                 reason_code=ReasonCode.TIMEOUT,
             ) from exc
         except httpx.TransportError as exc:
+            self.breaker.unanswered()
             raise RetryableDeliveryError(
                 f"{type(exc).__name__} calling {request.method} {request.path}: {exc}",
                 reason_code=ReasonCode.CONNECTION_ERROR,
             ) from exc
+        finally:
+            if probe:
+                self.breaker.probing = False
+        self.breaker.answered()
         self.observe(response)
         if response.is_success or self.is_already_done(action, response):
             return response

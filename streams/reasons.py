@@ -1,6 +1,6 @@
 """The closed list of reason codes an outcome can carry, with the text the report shows.
 
-``docs/reason-codes.md`` is generated from this table (``ordersync reasons --markdown``),
+``docs/reason-codes.md`` is generated from this table (``ordersync reasons``),
 so the two never disagree.
 """
 
@@ -38,6 +38,7 @@ class ReasonCode(StrEnum):
     RATE_LIMITED = "RATE_LIMITED"
     TIMEOUT = "TIMEOUT"
     CONNECTION_ERROR = "CONNECTION_ERROR"
+    STORE_UNRESPONSIVE = "STORE_UNRESPONSIVE"
     HTTP_REJECTED = "HTTP_REJECTED"
     AUTH_REJECTED = "AUTH_REJECTED"
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
@@ -74,6 +75,7 @@ PT_BR: dict[ReasonCode, str] = {
     ReasonCode.RATE_LIMITED: "Limite de requisições da plataforma atingido",
     ReasonCode.TIMEOUT: "A plataforma não respondeu a tempo",
     ReasonCode.CONNECTION_ERROR: "Falha de conexão com a plataforma",
+    ReasonCode.STORE_UNRESPONSIVE: "A loja não responde: envios pausados por alguns segundos",
     ReasonCode.HTTP_REJECTED: "A plataforma recusou a requisição",
     ReasonCode.AUTH_REJECTED: "Credenciais recusadas pela plataforma",
     ReasonCode.ORDER_NOT_FOUND: "Pedido não encontrado na plataforma",
