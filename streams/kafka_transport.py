@@ -36,6 +36,15 @@ SCHEME = "ordersync-kafka"
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        batching = getattr(self.app, "fetch_batching", None)
+        if batching is not None:
+            # aiokafka takes these only in its constructor, which Faust calls for us; the
+            # fetcher is built from them when the consumer starts
+            consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = batching
+        return consumer
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         return await self.call_thread(self._seek_to_committed_or_start)
 
