@@ -1,4 +1,4 @@
-"""``BENCH_PROFILE=1``: sample the dispatch worker with py-spy during the throughput run.
+"""``BENCH_PROFILE=1``: sample ordersync's processes with py-spy during the throughput run.
 
 py-spy writes collapsed stacks (``frame;frame;... count``); ``summary`` turns them into the
 functions that take the most samples, by themselves (self) and with what they call (total).
@@ -59,6 +59,6 @@ def summary(collapsed: Path, top: int = 25) -> str:
         rows += [f"| `{name}` | {n / samples:.1%} |" for name, n in counter.most_common(top)]
         return rows
 
-    lines = [f"{samples} samples of the dispatch worker.", ""]
+    lines = [f"{samples} samples (100 per second of CPU time), {collapsed.stem}.", ""]
     lines += [*table(own, "function (self)"), "", *table(total, "function (with callees)")]
     return "\n".join(lines) + "\n"

@@ -13,7 +13,8 @@ Scenarios (``BENCH_QUICK=1`` shrinks them to run in a few minutes):
   per 1,000 events.
 
 Writes ``bench/results/latest.json`` and ``bench/results/latest.md``; with ``BENCH_PROFILE=1``
-also ``profile-worker.md``, the worker's hottest functions during the 1-worker throughput run.
+also ``profile-worker.md`` and ``profile-history.md``, the hottest functions of the worker and
+of the history process during the 1-worker throughput run.
 """
 
 from __future__ import annotations
@@ -192,10 +193,17 @@ class Bench:
                 for p in [*self.workers(run), run.history]
                 if p.proc
             }
-            profiler = None
-            if PROFILE and workers == 1 and run.worker.proc:
+            # the rest of the machine's share: the same two cores run these too
+            others = {"sandbox": run.sandbox.proc.pid if run.sandbox.proc else None}
+            others["broker"] = self.stack.kafka.process.pid()
+            others_before = {name: proc_stats(pid)[1] for name, pid in others.items() if pid}
+            profilers = []
+            if PROFILE and workers == 1:
                 RESULTS.mkdir(parents=True, exist_ok=True)
-                profiler = Profiler(run.worker.proc.pid, RESULTS / "profile-worker.txt")
+                for process in (run.worker, run.history):
+                    if process.proc:
+                        output = RESULTS / f"profile-{process.name}.txt"
+                        profilers.append(Profiler(process.proc.pid, output))
             started = time.time()
             for record in batch:
                 publisher.send(record)
@@ -203,9 +211,16 @@ class Bench:
             published = time.time()
             wait_until(lambda: self.rows(run) >= EVENTS, 1800, f"{EVENTS} outcome rows", 0.2)
             finished = time.time()
-            if profiler:
+            for profiler in profilers:
                 profiler.stop()
-                (RESULTS / "profile-worker.md").write_text(summary(profiler.output))
+                profiler.output.with_suffix(".md").write_text(summary(profiler.output))
+            others_cpu = {
+                f"{name}_cpu_s_per_1000": round(
+                    (proc_stats(pid)[1] - others_before[name]) * 1000 / EVENTS, 3
+                )
+                for name, pid in others.items()
+                if pid
+            }
             stats = {
                 p.name: proc_stats(p.proc.pid) for p in [*self.workers(run), run.history] if p.proc
             }
@@ -222,6 +237,7 @@ class Bench:
                 "history_cpu_s_per_1000": round(
                     (stats["history"][1] - cpu_before["history"]) * 1000 / EVENTS, 3
                 ),
+                **others_cpu,
             }
         finally:
             run.stop()
@@ -406,6 +422,8 @@ def markdown(result: dict[str, Any]) -> str:
         f"| broker peak RSS (MiB) | {result['broker_peak_rss_mb']} | |",
         f"| worker CPU seconds per 1,000 events | {t['worker_cpu_s_per_1000']} | |",
         f"| history CPU seconds per 1,000 events | {t['history_cpu_s_per_1000']} | |",
+        f"| sandbox platform / broker CPU seconds per 1,000 events (same machine) | "
+        f"{t.get('sandbox_cpu_s_per_1000')} / {t.get('broker_cpu_s_per_1000')} | |",
         "",
         f"Settings: {json.dumps(result['settings'])}",
     ]
