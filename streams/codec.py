@@ -66,11 +66,9 @@ class Codec:
                 ReasonCode.NOT_FRAMED,
             )
         _, schema_id = HEADER.unpack_from(data)
-        writer = self._writer_schema(schema_id)
+        writer, reader = self._schemas_for(schema_id, schema_name)
         try:
-            record = fastavro.schemaless_reader(
-                io.BytesIO(data[HEADER.size :]), writer, self._parsed[schema_name]
-            )
+            record = fastavro.schemaless_reader(io.BytesIO(data[HEADER.size :]), writer, reader)
         except Exception as exc:  # fastavro raises many types for corrupt bodies
             raise DecodeError(
                 f"Avro body does not decode with schema id {schema_id}: {type(exc).__name__}: {exc}",
@@ -79,6 +77,14 @@ class Codec:
         if not isinstance(record, dict):
             raise DecodeError(f"schema id {schema_id} is not a record", ReasonCode.UNDECODABLE)
         return record
+
+    @lru_cache(maxsize=256)  # noqa: B019 - one Codec per process; ids are immutable
+    def _schemas_for(self, schema_id: int, schema_name: str) -> tuple[Any, Any]:
+        """(writer, reader) for fastavro; no reader when they are the same schema, which
+        spares fastavro comparing the two on every record (more than half a decode)."""
+        writer = self._writer_schema(schema_id)
+        reader = self._parsed[schema_name]
+        return writer, None if writer == reader else reader
 
     @lru_cache(maxsize=256)  # noqa: B019 - one Codec per process; ids are immutable
     def _writer_schema(self, schema_id: int) -> Any:
