@@ -76,6 +76,10 @@ def bench_settings() -> Settings:
             "ORDERSYNC_HISTORY_PORT": "38090",
             "ORDERSYNC_SANDBOX_PORT": "38070",
             "ORDERSYNC_LOG_LEVEL": "warning",
+            # the worker inherits the environment; the raw-HTTP reference uses the same value
+            "ORDERSYNC_DISPATCH_CONCURRENCY": os.environ.get(
+                "ORDERSYNC_DISPATCH_CONCURRENCY", str(Settings.dispatch_concurrency)
+            ),
         }
     )
     return base
@@ -446,7 +450,7 @@ def main() -> int:
         print(f"latency: {latency}", flush=True)
         isolation = bench.paced("isolation", bad_stores=True)
         print(f"isolation: {isolation}", flush=True)
-        raw = bench.raw_http(concurrency=int(os.environ.get("BENCH_CONCURRENCY", "64")))
+        raw = bench.raw_http(concurrency=settings.dispatch_concurrency)
         print(f"raw HTTP: {raw} requests/s", flush=True)
         naive = bench.naive()
         print(f"naive: {naive} events/s", flush=True)
@@ -483,6 +487,7 @@ def main() -> int:
             "store_latency_ms": STORE_LATENCY_MS,
             "http_timeout_s": HTTP_TIMEOUT_S,
             "partitions": settings.partitions,
+            "dispatch_concurrency": settings.dispatch_concurrency,
         },
         "machine": machine(),
     }

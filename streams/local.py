@@ -101,6 +101,7 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
             "ORDERSYNC_MAX_ATTEMPTS": str(settings.max_attempts),
             "ORDERSYNC_RETRY_DELAYS_S": ",".join(str(d) for d in settings.retry_delays_s),
             "ORDERSYNC_HTTP_TIMEOUT_S": str(settings.http_timeout_s),
+            "ORDERSYNC_DISPATCH_CONCURRENCY": str(settings.dispatch_concurrency),
         }
     )
     env.update(extra or {})
