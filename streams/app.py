@@ -34,6 +34,7 @@ from streams.orderstate import ConfirmedTable, OrderStates
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+READ_AHEAD = 8  # events handed to the dispatcher per sending slot
 
 
 def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
@@ -184,7 +185,9 @@ def build_worker(settings: Settings) -> faust.App:
             )
             metrics.CONSUMER_LAG.labels(message.topic, str(message.partition)).set(max(0, behind))
 
-    slots = asyncio.Semaphore(settings.dispatch_concurrency)
+    # events read ahead of the sends: they wait in their order's lane or for their store's
+    # share of the sending slots without holding the consumer back
+    slots = asyncio.Semaphore(settings.dispatch_concurrency * READ_AHEAD)
     stopping: set[asyncio.Future[None]] = set()
 
     def finished(event: EventT, message: SourceMessage, task: asyncio.Task[Handled]) -> None:

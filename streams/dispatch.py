@@ -26,7 +26,7 @@ from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.decision import OrderState, Skip, decide, update_kind
 from streams.errors import DecodeError, DeliveryError, PermanentDeliveryError, ValidationError
-from streams.lanes import OrderLanes
+from streams.lanes import OrderLanes, SendingSlots
 from streams.orderstate import HeldMessage, OrderRecord, OrderStates
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, IntegrationConfig, OrderEvent, Outcome, now_utc
@@ -172,6 +172,7 @@ class Dispatcher:
         self.states = states
         self.publish = publish
         self._lanes = OrderLanes()
+        self._slots = SendingSlots(settings.dispatch_concurrency, settings.store_concurrency)
 
     def submit(self, message: SourceMessage) -> asyncio.Task[Handled]:
         """Start handling ``message`` behind every earlier message of its order; at once.
@@ -231,12 +232,14 @@ class Dispatcher:
                 "event %s held behind %s (order %s)", event.event_id, state.blocked_by, event.key
             )
             return Handled()
-        handled = await self._process(message, event, state)
-        if state.blocked_by == event.event_id and handled.retry is None:
-            state.blocked_by = None  # resolved: sent, skipped or dead-lettered
-            await self._release_held(state, handled)
-        await self.publish(handled)
-        await self.states.put(message.key, state)
+        # the slot is held until the state is written: a crash can repeat only what holds one
+        async with self._slots.hold(event.integration):
+            handled = await self._process(message, event, state)
+            if state.blocked_by == event.event_id and handled.retry is None:
+                state.blocked_by = None  # resolved: sent, skipped or dead-lettered
+                await self._release_held(state, handled)
+            await self.publish(handled)
+            await self.states.put(message.key, state)
         return handled
 
     async def _release_held(self, state: OrderRecord, handled: Handled) -> None:

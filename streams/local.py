@@ -102,6 +102,7 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
             "ORDERSYNC_RETRY_DELAYS_S": ",".join(str(d) for d in settings.retry_delays_s),
             "ORDERSYNC_HTTP_TIMEOUT_S": str(settings.http_timeout_s),
             "ORDERSYNC_DISPATCH_CONCURRENCY": str(settings.dispatch_concurrency),
+            "ORDERSYNC_STORE_CONCURRENCY": str(settings.store_concurrency),
         }
     )
     env.update(extra or {})

@@ -70,6 +70,8 @@ class Settings:
     http_timeout_s: float = 10.0
     # events a worker handles at once, across orders (one at a time within an order)
     dispatch_concurrency: int = 16
+    # of those, the most one store may hold: a slow store cannot take the others' turn
+    store_concurrency: int = 4
     sink_batch_size: int = 500
     sink_flush_interval_s: float = 0.5
     # fault injection for `make chaos`: while this file exists the history sink's writes
@@ -152,6 +154,7 @@ class Settings:
             retry_max_delay_s=get_float("RETRY_MAX_DELAY_S", cls.retry_max_delay_s),
             http_timeout_s=get_float("HTTP_TIMEOUT_S", cls.http_timeout_s),
             dispatch_concurrency=get_int("DISPATCH_CONCURRENCY", cls.dispatch_concurrency),
+            store_concurrency=get_int("STORE_CONCURRENCY", cls.store_concurrency),
             sink_batch_size=get_int("SINK_BATCH_SIZE", cls.sink_batch_size),
             sink_flush_interval_s=get_float("SINK_FLUSH_INTERVAL_S", cls.sink_flush_interval_s),
             sink_refuse_file=Path(get("SINK_REFUSE_FILE", "")).resolve()
@@ -199,6 +202,8 @@ class Settings:
             raise ConfigurationError("ORDERSYNC_MAX_ATTEMPTS: must be at least 1")
         if self.dispatch_concurrency < 1:
             raise ConfigurationError("ORDERSYNC_DISPATCH_CONCURRENCY: must be at least 1")
+        if self.store_concurrency < 1:
+            raise ConfigurationError("ORDERSYNC_STORE_CONCURRENCY: must be at least 1")
 
     def secret(self, reference: str) -> Secret | None:
         """Resolve a credentials reference: the environment first, then the secrets dir."""
