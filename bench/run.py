@@ -80,6 +80,9 @@ def bench_settings() -> Settings:
             "ORDERSYNC_DISPATCH_CONCURRENCY": os.environ.get(
                 "ORDERSYNC_DISPATCH_CONCURRENCY", str(Settings.dispatch_concurrency)
             ),
+            "ORDERSYNC_STORE_CONCURRENCY": os.environ.get(
+                "ORDERSYNC_STORE_CONCURRENCY", str(Settings.store_concurrency)
+            ),
         }
     )
     return base
@@ -488,6 +491,7 @@ def main() -> int:
             "http_timeout_s": HTTP_TIMEOUT_S,
             "partitions": settings.partitions,
             "dispatch_concurrency": settings.dispatch_concurrency,
+            "store_concurrency": settings.store_concurrency,
         },
         "machine": machine(),
     }
