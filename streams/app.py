@@ -14,7 +14,6 @@ from functools import partial
 from typing import Any, cast
 
 import faust
-import uvloop
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
@@ -38,9 +37,6 @@ READ_AHEAD = 8  # events handed to the dispatcher per sending slot
 
 
 def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
-    # before anything asks for a loop: uvloop's sockets and callbacks cost a fraction of
-    # asyncio's, and a worker spends most of its time there (bench/results/profile-worker.md)
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     kafka_transport.register()
     datadir = settings.var_dir / "faust" / settings.topic(role)
     datadir.mkdir(parents=True, exist_ok=True)
