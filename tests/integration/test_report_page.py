@@ -80,3 +80,56 @@ def test_resend_selected_from_the_errors_tab(settings: Settings, local_run: Loca
         expect(timeline.nth(1)).to_contain_text("RESENT")
         expect(timeline.nth(2)).to_contain_text("SENT")
         browser.close()
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)"
+)
+def test_a_late_answer_does_not_redraw_the_rows_being_ticked(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    """The page's first load ("Todos") answers after the operator has opened "Erros" and
+    ticked a row: the late answer must not replace that view (it did, now and then, and the
+    resend went out for fewer rows than were ticked)."""
+    from playwright.sync_api import Route, expect, sync_playwright
+
+    apply(
+        settings,
+        local_run,
+        config(integration_id="loja-late", store_url=f"{local_run.sandbox_url}/stores/loja-late/"),
+    )
+    fault(local_run, "loja-late", 400, count=2)
+    ids = [
+        publish_one(settings, event_record(integration="loja-late", order=f"L{i}"))
+        for i in range(2)
+    ]
+    local_run.wait_for_terminal(ids, timeout_s=60)
+    sent = publish_one(settings, event_record(integration="loja-late", order="L2"))
+    local_run.wait_for_terminal([sent], timeout_s=60)  # "Todos" has 3 rows, "Erros" 2
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page()
+        held: list[Route] = []
+
+        def hold_the_first_all_tab(route: Route) -> None:
+            if "tab=todos" in route.request.url and not held:
+                held.append(route)
+                return
+            route.continue_()
+
+        page.route("**/api/history?*", hold_the_first_all_tab)
+        page.goto(f"{local_run.history_url}/#token={OPERATOR_TOKEN}")
+        page.get_by_role("tab", name="Erros").click()
+        rows = page.locator("#rows tr[data-event-id]")
+        expect(rows).to_have_count(2)
+        expect(page.locator("body")).to_have_attribute("data-settled", "1")
+        page.get_by_label(ids[0]).check()
+        assert held, "the first load was not held back"
+        held[0].continue_()
+        expect(page.locator("body")).to_have_attribute("data-settled", "2")  # it has arrived
+        expect(rows).to_have_count(2)
+        expect(page.get_by_label(ids[0])).to_be_checked()
+        browser.close()
