@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any, cast
 
 import faust
+import uvloop
 from aiohttp import web
 from aiokafka.errors import KafkaError
 from faust.exceptions import ProducerSendError
@@ -37,6 +38,10 @@ READ_AHEAD = 8  # events handed to the dispatcher per sending slot
 
 
 def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
+    # before anything asks for a loop; measured A/B on the quick throughput run: 1,027 and
+    # 1,042 events/s with uvloop, 638 and 854 without (worker CPU per 1,000 events 0.83 vs
+    # 0.98-1.18 s)
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     kafka_transport.register()
     datadir = settings.var_dir / "faust" / settings.topic(role)
     datadir.mkdir(parents=True, exist_ok=True)

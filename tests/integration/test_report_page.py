@@ -20,22 +20,24 @@ CHROMIUM = shutil.which("chromium")
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
+def dead_lettered(settings: Settings, run: LocalRun, store: str, orders: list[str]) -> list[str]:
+    """One event per order on a store that refuses them (400): their ids, dead-lettered."""
+    apply(
+        settings, run, config(integration_id=store, store_url=f"{run.sandbox_url}/stores/{store}/")
+    )
+    fault(run, store, 400, count=len(orders))
+    ids = [publish_one(settings, event_record(integration=store, order=o)) for o in orders]
+    run.wait_for_terminal(ids, timeout_s=60)
+    return ids
+
+
 @pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)"
 )
 def test_resend_selected_from_the_errors_tab(settings: Settings, local_run: LocalRun) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    apply(
-        settings,
-        local_run,
-        config(integration_id="loja-web", store_url=f"{local_run.sandbox_url}/stores/loja-web/"),
-    )
-    fault(local_run, "loja-web", 400, count=3)
-    ids = [
-        publish_one(settings, event_record(integration="loja-web", order=f"W{i}")) for i in range(3)
-    ]
-    local_run.wait_for_terminal(ids, timeout_s=60)
+    ids = dead_lettered(settings, local_run, "loja-web", [f"W{i}" for i in range(3)])
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
@@ -93,17 +95,7 @@ def test_a_late_answer_does_not_redraw_the_rows_being_ticked(
     resend went out for fewer rows than were ticked)."""
     from playwright.sync_api import Route, expect, sync_playwright
 
-    apply(
-        settings,
-        local_run,
-        config(integration_id="loja-late", store_url=f"{local_run.sandbox_url}/stores/loja-late/"),
-    )
-    fault(local_run, "loja-late", 400, count=2)
-    ids = [
-        publish_one(settings, event_record(integration="loja-late", order=f"L{i}"))
-        for i in range(2)
-    ]
-    local_run.wait_for_terminal(ids, timeout_s=60)
+    ids = dead_lettered(settings, local_run, "loja-late", ["L0", "L1"])
     sent = publish_one(settings, event_record(integration="loja-late", order="L2"))
     local_run.wait_for_terminal([sent], timeout_s=60)  # "Todos" has 3 rows, "Erros" 2
 
