@@ -41,7 +41,13 @@ from connectors.http import make_client
 from connectors.sandbox import SandboxConnector
 from streams import topics
 from streams.codec import Codec
-from streams.local import LocalProcess, LocalRun, http_json, serve_sandbox_stores
+from streams.local import (
+    LocalProcess,
+    LocalRun,
+    http_json,
+    serve_sandbox_stores,
+    side_stack_settings,
+)
 from streams.publish import make_producer
 from streams.records import Action, EventType, IntegrationConfig, OrderEvent, order_key
 from streams.settings import Settings
@@ -63,19 +69,12 @@ NOW = datetime.now(UTC)
 
 
 def bench_settings() -> Settings:
-    base = Settings.from_env(
+    return side_stack_settings(
+        ROOT,
+        "bench",
+        3,
         {
-            "ORDERSYNC_VAR_DIR": str(ROOT / "var" / "bench"),
-            "ORDERSYNC_CACHE_DIR": str(ROOT / "var" / "cache"),
-            "ORDERSYNC_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
-            "ORDERSYNC_KAFKA_CONTROLLER_PORT": "39093",
-            "ORDERSYNC_REGISTRY_URL": "http://127.0.0.1:38081/apis/ccompat/v7",
-            "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
             "ORDERSYNC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S),
-            "ORDERSYNC_WORKER_PORT": "36066",
-            "ORDERSYNC_HISTORY_PORT": "38090",
-            "ORDERSYNC_SANDBOX_PORT": "38070",
-            "ORDERSYNC_LOG_LEVEL": "warning",
             # the worker inherits the environment; the raw-HTTP reference uses the same value
             "ORDERSYNC_DISPATCH_CONCURRENCY": os.environ.get(
                 "ORDERSYNC_DISPATCH_CONCURRENCY", str(Settings.dispatch_concurrency)
@@ -83,9 +82,8 @@ def bench_settings() -> Settings:
             "ORDERSYNC_STORE_CONCURRENCY": os.environ.get(
                 "ORDERSYNC_STORE_CONCURRENCY", str(Settings.store_concurrency)
             ),
-        }
+        },
     )
-    return base
 
 
 def fresh(settings: Settings, name: str) -> Settings:

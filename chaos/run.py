@@ -43,7 +43,7 @@ from chaos.fuzz import FUZZ_KINDS, Fuzzer
 from streams import topics
 from streams.codec import Codec
 from streams.history.store import HistoryStore
-from streams.local import LocalRun, http_json, serve_sandbox_stores
+from streams.local import LocalRun, http_json, serve_sandbox_stores, side_stack_settings
 from streams.records import TERMINAL_OUTCOMES, EventType, order_key
 from streams.settings import Settings
 from streams.stack import Stack
@@ -73,21 +73,7 @@ NOW = datetime.now(UTC)
 
 
 def chaos_settings() -> Settings:
-    return Settings.from_env(
-        {
-            "ORDERSYNC_VAR_DIR": str(ROOT / "var" / "chaos"),
-            "ORDERSYNC_CACHE_DIR": str(ROOT / "var" / "cache"),
-            "ORDERSYNC_KAFKA_BOOTSTRAP": "127.0.0.1:49092",
-            "ORDERSYNC_KAFKA_CONTROLLER_PORT": "49093",
-            "ORDERSYNC_REGISTRY_URL": "http://127.0.0.1:48081/apis/ccompat/v7",
-            "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
-            "ORDERSYNC_HTTP_TIMEOUT_S": "2",
-            "ORDERSYNC_WORKER_PORT": "46066",
-            "ORDERSYNC_HISTORY_PORT": "48090",
-            "ORDERSYNC_SANDBOX_PORT": "48070",
-            "ORDERSYNC_LOG_LEVEL": "warning",
-        }
-    )
+    return side_stack_settings(ROOT, "chaos", 4, {"ORDERSYNC_HTTP_TIMEOUT_S": "2"})
 
 
 def store_names() -> list[str]:

@@ -214,8 +214,9 @@ def build_worker(settings: Settings) -> faust.App:
         async for event in manual.events():
             message = _source(event)
             if wait_until_due:
-                # every record of one retry topic waits the same delay, so they come due
-                # in order: waiting for the head one holds back only records due later
+                # a retry topic's records mostly share one delay and come due in order; a
+                # longer Retry-After (or a store's open breaker) at the head holds the ones
+                # behind it until it is due, which delays retries, never reorders an order
                 wait = int(message.header(DUE) or 0) / 1000 - time.time()
                 if wait > 0:
                     await asyncio.sleep(wait)

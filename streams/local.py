@@ -84,6 +84,33 @@ class LocalProcess:
             self.proc.wait(10)
 
 
+def side_stack_settings(
+    root: Path, name: str, port_prefix: int, extra: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings for a stack of its own (``make bench``, ``make chaos``) beside the demo's and
+    the tests': ``var/<name>``, and the usual ports with ``port_prefix`` in front of their
+    last four digits (Kafka ``<p>9092``, registry ``<p>8081``, worker ``<p>6066``, ...)."""
+
+    def port(usual: int) -> str:
+        return str(port_prefix * 10_000 + usual)
+
+    return Settings.from_env(
+        {
+            "ORDERSYNC_VAR_DIR": str(root / "var" / name),
+            "ORDERSYNC_CACHE_DIR": str(root / "var" / "cache"),
+            "ORDERSYNC_KAFKA_BOOTSTRAP": f"127.0.0.1:{port(9092)}",
+            "ORDERSYNC_KAFKA_CONTROLLER_PORT": port(9093),
+            "ORDERSYNC_REGISTRY_URL": f"http://127.0.0.1:{port(8081)}/apis/ccompat/v7",
+            "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "ORDERSYNC_WORKER_PORT": port(6066),
+            "ORDERSYNC_HISTORY_PORT": port(8090),
+            "ORDERSYNC_SANDBOX_PORT": port(8070),
+            "ORDERSYNC_LOG_LEVEL": "warning",
+            **(extra or {}),
+        }
+    )
+
+
 def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
