@@ -1,10 +1,10 @@
-"""HTTP client throughput against a local server: httpx's own pool vs the aiohttp transport.
+"""HTTP client throughput against a local server: httpx, ordersync's store client, aiohttp.
 
     .venv/bin/python -m bench.http_transport [--requests 5000] [--concurrency 32]
 
 Runs the server in a separate process (so client and server do not share one event loop),
 then sends the same POSTs with each client and prints requests/s for each, best of
-``--rounds``. Writes ``bench/results/http_transport.json``.
+``--rounds``, with the client's CPU time per request in that round. Writes ``bench/results/http_transport.json``.
 """
 
 from __future__ import annotations
@@ -71,13 +71,13 @@ async def httpx_default(base: str, requests: int, concurrency: int) -> float:
         return await drive(send, requests, concurrency)
 
 
-async def httpx_aiohttp_guarded(base: str, requests: int, concurrency: int) -> float:
+async def store_client(base: str, requests: int, concurrency: int) -> float:
     async with make_client(
         base, timeout_s=10, allowed=LOOPBACK, max_connections=concurrency
     ) as client:
 
         async def send(n: int) -> int:
-            response = await client.post(f"orders/{n}/actions/invoice", json={"n": n})
+            response = await client.request("POST", f"orders/{n}/actions/invoice", json={"n": n})
             return response.status_code
 
         return await drive(send, requests, concurrency)
@@ -99,7 +99,7 @@ async def aiohttp_raw(base: str, requests: int, concurrency: int) -> float:
 
 CLIENTS: dict[str, Callable[[str, int, int], Awaitable[float]]] = {
     "httpx (own pool)": httpx_default,
-    "httpx + aiohttp transport (ordersync)": httpx_aiohttp_guarded,
+    "ordersync store client (aiohttp)": store_client,
     "aiohttp (reference)": aiohttp_raw,
 }
 
@@ -121,14 +121,21 @@ def main() -> None:
         except OSError:
             time.sleep(0.05)
     results: dict[str, Any] = {}
+    cpu_us: dict[str, Any] = {}
     try:
         for name, client in CLIENTS.items():
-            rates = [
-                asyncio.run(client(base, args.requests, args.concurrency))
-                for _ in range(args.rounds)
-            ]
-            results[name] = round(max(rates), 1)
-            print(f"{name:<40} {results[name]:>9.1f} requests/s (best of {args.rounds})")
+            rounds = []
+            for _ in range(args.rounds):
+                cpu = time.process_time()
+                rate = asyncio.run(client(base, args.requests, args.concurrency))
+                rounds.append((rate, (time.process_time() - cpu) / args.requests * 1e6))
+            rate, per_request = max(rounds)
+            results[name] = round(rate, 1)
+            cpu_us[name] = round(per_request, 1)
+            print(
+                f"{name:<40} {results[name]:>9.1f} requests/s, {cpu_us[name]:>6.1f} µs CPU "
+                f"per request (best of {args.rounds})"
+            )
     finally:
         server.terminate()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +146,7 @@ def main() -> None:
                 "concurrency": args.concurrency,
                 "rounds": args.rounds,
                 "requests_per_s": results,
+                "client_cpu_us_per_request": cpu_us,
                 "machine": {
                     "cpu_count": multiprocessing.cpu_count(),
                     "processor": platform.processor(),

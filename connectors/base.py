@@ -25,9 +25,13 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-import httpx
-
-from connectors.http import BlockedAddressError
+from connectors.http import (
+    BlockedAddressError,
+    StoreClient,
+    StoreResponse,
+    StoreTimeout,
+    TransportError,
+)
 from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, IntegrationConfig, OrderEvent, now_utc
@@ -176,7 +180,7 @@ class Connector:
         self,
         config: IntegrationConfig,
         credentials: Secret | None,
-        client: httpx.AsyncClient,
+        client: StoreClient,
     ) -> None:
         self.config = config
         self.credentials = credentials
@@ -196,21 +200,21 @@ class Connector:
     ) -> PlatformRequest:
         raise NotImplementedError(f"{type(self).__name__} builds no request for {action}")
 
-    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
         return False
 
-    def observe(self, response: httpx.Response) -> None:
+    def observe(self, response: StoreResponse) -> None:
         """Adapt to the platform's rate-limit headers; the default reads none."""
 
     async def respond(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> httpx.Response:
+    ) -> StoreResponse:
         """The platform's answer to the action; one call unless a connector needs more."""
         return await self.call(action, self.build_request(action, event, platform_status))
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         """(the last answer, whether the platform already had this update).
 
         Override it where "already done" is learnt from a lookup that answers 2xx."""
@@ -234,7 +238,7 @@ class Connector:
             )
         return self.credentials
 
-    async def call(self, action: Action, request: PlatformRequest) -> httpx.Response:
+    async def call(self, action: Action, request: PlatformRequest) -> StoreResponse:
         """One HTTP call; raises a classified ``DeliveryError`` unless it succeeded."""
         await self.limiter.acquire()
         probe = self.breaker.admit(request)
@@ -249,13 +253,13 @@ class Connector:
             )
         except BlockedAddressError as exc:
             raise PermanentDeliveryError(str(exc), reason_code=ReasonCode.ADDRESS_BLOCKED) from exc
-        except httpx.TimeoutException as exc:
+        except StoreTimeout as exc:
             self.breaker.unanswered()
             raise RetryableDeliveryError(
-                f"{type(exc).__name__} calling {request.method} {request.path}",
+                f"{exc} calling {request.method} {request.path}",
                 reason_code=ReasonCode.TIMEOUT,
             ) from exc
-        except httpx.TransportError as exc:
+        except TransportError as exc:
             self.breaker.unanswered()
             raise RetryableDeliveryError(
                 f"{type(exc).__name__} calling {request.method} {request.path}: {exc}",
@@ -324,7 +328,7 @@ def require_payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, 
     return value
 
 
-def json_body(response: httpx.Response, request: PlatformRequest) -> Any:
+def json_body(response: StoreResponse, request: PlatformRequest) -> Any:
     """The answer's JSON; a body that is not JSON is a platform fault (retryable)."""
     try:
         return response.json()
@@ -332,7 +336,7 @@ def json_body(response: httpx.Response, request: PlatformRequest) -> Any:
         raise unexpected(request, response) from None
 
 
-def unexpected(request: PlatformRequest, response: httpx.Response) -> RetryableDeliveryError:
+def unexpected(request: PlatformRequest, response: StoreResponse) -> RetryableDeliveryError:
     return RetryableDeliveryError(
         f"{request.method} {request.path} answered {response.status_code} with an unexpected "
         f"body: {excerpt(response)}",
@@ -341,6 +345,6 @@ def unexpected(request: PlatformRequest, response: httpx.Response) -> RetryableD
     )
 
 
-def excerpt(response: httpx.Response) -> str:
+def excerpt(response: StoreResponse) -> str:
     text = response.text.replace("\n", " ")
     return text[:EXCERPT_CHARS]

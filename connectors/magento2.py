@@ -74,8 +74,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import httpx
-
 from connectors.base import (
     EXCERPT_CHARS,
     Connector,
@@ -85,6 +83,7 @@ from connectors.base import (
     require_payload,
     unexpected,
 )
+from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -112,7 +111,7 @@ class Magento2Connector(Connector):
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.require_credentials().reveal()}"}
 
-    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
         # A 400 to the invoice or ship call may mean "already invoiced / shipped"; the
         # message is localized, so execute() decides by reading the order's documents.
         # Any other call of the action (lookups, comments, track) keeps the base rules.
@@ -127,7 +126,7 @@ class Magento2Connector(Connector):
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         order_id = numeric_order_id(event, "magento2", "the order's numeric entity_id")
         if action is Action.INVOICE:
             return await self._invoice(order_id, event)
@@ -144,7 +143,7 @@ class Magento2Connector(Connector):
         )
 
     # -- actions -----------------------------------------------------------------------
-    async def _invoice(self, order_id: str, event: OrderEvent) -> tuple[httpx.Response, bool]:
+    async def _invoice(self, order_id: str, event: OrderEvent) -> tuple[StoreResponse, bool]:
         invoice = require_payload(event.invoice, "invoice")
         text = nfe_comment(invoice)
         key = str(invoice["access_key"])
@@ -176,7 +175,7 @@ class Magento2Connector(Connector):
 
     async def _ship(
         self, action: Action, order_id: str, event: OrderEvent
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         body: dict[str, Any] = {"notify": True}
         track: dict[str, Any] | None = None
         if action is Action.SHIP_WITH_TRACKING:
@@ -226,14 +225,14 @@ class Magento2Connector(Connector):
         )
         return added, False
 
-    async def _deliver(self, order_id: str, event: OrderEvent) -> tuple[httpx.Response, bool]:
+    async def _deliver(self, order_id: str, event: OrderEvent) -> tuple[StoreResponse, bool]:
         text = delivery_comment(require_payload(event.delivery, "delivery"))
         order = await self._order(Action.DELIVER, order_id)
         if history_has(order, text):
             return order.response, True
         return await self._comment(Action.DELIVER, order_id, order, text, visible=True), False
 
-    async def _cancel(self, order_id: str) -> tuple[httpx.Response, bool]:
+    async def _cancel(self, order_id: str) -> tuple[StoreResponse, bool]:
         request = PlatformRequest("POST", f"V1/orders/{order_id}/cancel")
         response = await self.call(Action.CANCEL, request)
         if json_body(response, request) is True:
@@ -252,7 +251,7 @@ class Magento2Connector(Connector):
 
     async def _update_status(
         self, order_id: str, event: OrderEvent, platform_status: str | None
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         if not platform_status:
             raise PermanentDeliveryError(
                 "magento2 UPDATE_STATUS needs the mapped platform status",
@@ -311,7 +310,7 @@ class Magento2Connector(Connector):
         *,
         visible: bool,
         status: str | None = None,
-    ) -> httpx.Response:
+    ) -> StoreResponse:
         history: dict[str, Any] = {
             "comment": text,
             "is_customer_notified": 0,
@@ -332,7 +331,7 @@ class Magento2Connector(Connector):
 class Order(dict[str, Any]):
     """A ``GET V1/orders/{id}`` answer, with the response it came from."""
 
-    def __init__(self, body: Mapping[str, Any], response: httpx.Response) -> None:
+    def __init__(self, body: Mapping[str, Any], response: StoreResponse) -> None:
         super().__init__(body)
         self.response = response
 
@@ -387,11 +386,11 @@ def history_has(order: Mapping[str, Any], text: str) -> bool:
     return any(text in comment_text(h) for h in order.get("status_histories") or [])
 
 
-def excerpt(response: httpx.Response) -> str:
+def excerpt(response: StoreResponse) -> str:
     return response.text.replace("\n", " ")[:EXCERPT_CHARS]
 
 
-def rejected(request: PlatformRequest, response: httpx.Response) -> PermanentDeliveryError:
+def rejected(request: PlatformRequest, response: StoreResponse) -> PermanentDeliveryError:
     return PermanentDeliveryError(
         f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}",
         reason_code=ReasonCode.HTTP_REJECTED,

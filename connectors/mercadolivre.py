@@ -46,8 +46,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import httpx
-
 from connectors.base import (
     NUMERIC_ID,
     Connector,
@@ -57,6 +55,7 @@ from connectors.base import (
     require_payload,
     unexpected,
 )
+from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -71,7 +70,7 @@ class MercadoLivreConnector(Connector):
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None = None
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         if action not in self.actions:
             raise PermanentDeliveryError(
                 f"mercadolivre has no call for {action}",

@@ -50,9 +50,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from connectors.base import EXCERPT_CHARS, Connector, PlatformRequest
+from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -104,11 +103,11 @@ class NuvemshopConnector(Connector):
             reason_code=ReasonCode.ACTION_UNSUPPORTED,
         )
 
-    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
         # a candidate only: ``execute`` reads the order before calling it already done
         return response.status_code == 422
 
-    def observe(self, response: httpx.Response) -> None:
+    def observe(self, response: StoreResponse) -> None:
         limit = _int(response.headers.get("x-rate-limit-limit"))
         remaining = _int(response.headers.get("x-rate-limit-remaining"))
         if not limit or remaining is None:
@@ -122,7 +121,7 @@ class NuvemshopConnector(Connector):
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         if action not in self.actions:
             raise PermanentDeliveryError(
                 f"nuvemshop has no call for {action}", reason_code=ReasonCode.ACTION_UNSUPPORTED
@@ -138,7 +137,7 @@ class NuvemshopConnector(Connector):
             return response, True
         raise refused(request, response)
 
-    async def _invoice(self, action: Action, event: OrderEvent) -> tuple[httpx.Response, bool]:
+    async def _invoice(self, action: Action, event: OrderEvent) -> tuple[StoreResponse, bool]:
         access_key = str((event.invoice or {}).get("access_key") or "")
         entry: dict[str, str] = {"key": access_key}
         if (event.invoice or {}).get("xml_url"):
@@ -182,7 +181,7 @@ class NuvemshopConnector(Connector):
 
     async def _nfe_list(
         self, action: Action, event: OrderEvent
-    ) -> tuple[httpx.Response, Mapping[str, Any] | None, list[Mapping[str, Any]]]:
+    ) -> tuple[StoreResponse, Mapping[str, Any] | None, list[Mapping[str, Any]]]:
         """The order's ``nfe``/``list`` metafield, if any, and the NF-es it lists."""
         response = await self.call(
             action,
@@ -239,7 +238,7 @@ def order_shows(action: Action, event: OrderEvent, order: Mapping[str, Any]) -> 
     return False
 
 
-def refused(request: PlatformRequest, response: httpx.Response) -> PermanentDeliveryError:
+def refused(request: PlatformRequest, response: StoreResponse) -> PermanentDeliveryError:
     excerpt = response.text.replace("\n", " ")[:EXCERPT_CHARS]
     return PermanentDeliveryError(
         f"{request.method} {request.path} answered {response.status_code}: {excerpt}",
@@ -262,7 +261,7 @@ def _listed(value: Any) -> list[Mapping[str, Any]] | None:
     return [item for item in value if isinstance(item, Mapping)]
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: StoreResponse) -> Any:
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):

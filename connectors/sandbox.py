@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-
 from connectors.base import Connector, PlatformRequest
+from connectors.http import StoreResponse
 from streams.records import Action, OrderEvent
 
 
@@ -50,5 +49,5 @@ class SandboxConnector(Connector):
             },
         )
 
-    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
         return response.status_code == 409 and b"ALREADY_DONE" in response.content

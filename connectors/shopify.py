@@ -65,9 +65,8 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from connectors.base import Connector, PlatformRequest
+from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -186,7 +185,7 @@ class ShopifyConnector(Connector):
     def auth_headers(self) -> dict[str, str]:
         return {"X-Shopify-Access-Token": self.require_credentials().reveal()}
 
-    def observe(self, response: httpx.Response) -> None:
+    def observe(self, response: StoreResponse) -> None:
         call_limit = response.headers.get("x-shopify-shop-api-call-limit")
         if call_limit:
             used, _, size = call_limit.partition("/")
@@ -203,7 +202,7 @@ class ShopifyConnector(Connector):
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         if action not in self.actions:
             raise PermanentDeliveryError(
                 f"shopify has no call for {action}", reason_code=ReasonCode.ACTION_UNSUPPORTED
@@ -222,7 +221,7 @@ class ShopifyConnector(Connector):
 
     async def _cancel(
         self, action: Action, event: OrderEvent, gid: str
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         reason = str((event.cancellation or {}).get("reason") or "")
         variables = {
             "orderId": gid,
@@ -242,7 +241,7 @@ class ShopifyConnector(Connector):
 
     async def _ship(
         self, action: Action, event: OrderEvent, gid: str, order: Order
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         if order.get("cancelledAt"):
             raise _rejected(f"order {gid} is cancelled; it cannot be fulfilled")
         groups: dict[str, list[str]] = {}
@@ -257,7 +256,7 @@ class ShopifyConnector(Connector):
                 f"(statuses: {', '.join(statuses) or 'none'})"
             )
         tracking = tracking_info(event) if action is Action.SHIP_WITH_TRACKING else None
-        response: httpx.Response | None = None
+        response: StoreResponse | None = None
         for ids in groups.values():
             fulfillment: dict[str, Any] = {
                 "lineItemsByFulfillmentOrder": [{"fulfillmentOrderId": i} for i in ids],
@@ -280,14 +279,14 @@ class ShopifyConnector(Connector):
 
     async def _deliver(
         self, action: Action, event: OrderEvent, gid: str, order: Order
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         targets = [
             f["id"] for f in successful_fulfillments(order) if f.get("displayStatus") != "DELIVERED"
         ]
         if not targets:
             raise _rejected(f"order {gid} has no fulfillment to mark as delivered")
         delivered_at = (event.delivery or {}).get("delivered_at") or event.occurred_at
-        response: httpx.Response | None = None
+        response: StoreResponse | None = None
         for fulfillment_id in targets:
             response, payload = await self._mutate(
                 action,
@@ -310,14 +309,14 @@ class ShopifyConnector(Connector):
 
     async def _start_handling(
         self, action: Action, event: OrderEvent, gid: str, order: Order
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         targets = [
             n["id"] for n in fulfillment_orders(order) if "REPORT_PROGRESS" in _actions_of(n)
         ]
         if not targets:
             raise _rejected(f"order {gid} has no fulfillment order that accepts a progress report")
         status_name = str((event.status or {}).get("name") or "Em separação")
-        response: httpx.Response | None = None
+        response: StoreResponse | None = None
         for fulfillment_order_id in targets:
             response, payload = await self._mutate(
                 action,
@@ -346,7 +345,7 @@ class ShopifyConnector(Connector):
         gid: str,
         operation: str,
         errors: list[Mapping[str, Any]],
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         """A mutation was refused: already done by someone else, or a real rejection."""
         response, order = await self._read_order(action, gid)
         if already_done(action, event, order):
@@ -354,7 +353,7 @@ class ShopifyConnector(Connector):
         raise _rejected(f"{operation} refused: {describe(errors)}")
 
     # -- GraphQL ---------------------------------------------------------------------
-    async def _read_order(self, action: Action, gid: str) -> tuple[httpx.Response, Order]:
+    async def _read_order(self, action: Action, gid: str) -> tuple[StoreResponse, Order]:
         response, data = await self._graphql(action, "OrdersyncOrder", ORDER_QUERY, {"id": gid})
         order = data.get("order")
         if not isinstance(order, Mapping):
@@ -372,7 +371,7 @@ class ShopifyConnector(Connector):
         document: str,
         variables: Mapping[str, Any],
         root: str,
-    ) -> tuple[httpx.Response, Mapping[str, Any]]:
+    ) -> tuple[StoreResponse, Mapping[str, Any]]:
         response, data = await self._graphql(action, operation, document, variables)
         payload = data.get(root)
         if not isinstance(payload, Mapping):
@@ -385,7 +384,7 @@ class ShopifyConnector(Connector):
         operation: str,
         document: str,
         variables: Mapping[str, Any],
-    ) -> tuple[httpx.Response, Mapping[str, Any]]:
+    ) -> tuple[StoreResponse, Mapping[str, Any]]:
         response = await self.call(
             action,
             PlatformRequest(
@@ -404,7 +403,7 @@ class ShopifyConnector(Connector):
         return response, data if isinstance(data, Mapping) else {}
 
     def _graphql_error(
-        self, operation: str, errors: Any, body: Mapping[str, Any], response: httpx.Response
+        self, operation: str, errors: Any, body: Mapping[str, Any], response: StoreResponse
     ) -> PermanentDeliveryError | RetryableDeliveryError:
         items: list[Any] = errors if isinstance(errors, list) else [{"message": str(errors)}]
         codes = {_error_code(e) for e in items}
@@ -580,7 +579,7 @@ def _throttle_status(body: Any) -> tuple[float, float, float] | None:
         return None
 
 
-def _body(response: httpx.Response) -> Any:
+def _body(response: StoreResponse) -> Any:
     if "json" not in response.headers.get("content-type", ""):
         return None
     try:
@@ -593,7 +592,7 @@ def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def _rejected(message: str, response: httpx.Response | None = None) -> PermanentDeliveryError:
+def _rejected(message: str, response: StoreResponse | None = None) -> PermanentDeliveryError:
     return PermanentDeliveryError(
         message[:ERROR_CHARS],
         reason_code=ReasonCode.HTTP_REJECTED,

@@ -49,9 +49,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from connectors.base import Connector, PlatformRequest, excerpt, require_payload
+from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -74,7 +73,7 @@ class TrayConnector(Connector):
     def auth_params(self) -> dict[str, str]:
         return {"access_token": self.require_credentials().reveal()}
 
-    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
         """Candidates only: ``execute`` confirms them against the order's invoices."""
         return (
             action is Action.INVOICE
@@ -107,7 +106,7 @@ class TrayConnector(Connector):
 
     async def respond(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> httpx.Response:
+    ) -> StoreResponse:
         if action is Action.UPDATE_STATUS:
             status_id = await self._status_id(action, platform_status)
             return await self.call(
@@ -219,7 +218,7 @@ def _invoice_body(event: OrderEvent) -> dict[str, Any]:
     return {"Invoice": fields}
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(response: StoreResponse) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:

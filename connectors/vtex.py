@@ -60,9 +60,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
 from connectors.base import Connector, PlatformRequest, excerpt, require_payload
+from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -102,7 +101,7 @@ class VtexConnector(Connector):
         return {"X-VTEX-API-AppKey": key, "X-VTEX-API-AppToken": token}
 
     # -- answers -----------------------------------------------------------------------
-    def is_already_done(self, action: Action, response: httpx.Response) -> bool:
+    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
         """Candidates only: ``execute`` confirms them against the order's status."""
         return _maybe_already_done(action, response)
 
@@ -129,7 +128,7 @@ class VtexConnector(Connector):
 
     async def respond(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> httpx.Response:
+    ) -> StoreResponse:
         if action in (Action.SHIP_WITH_TRACKING, Action.DELIVER):
             return await self._send_on_invoice(action, event)
         request = self.build_request(action, event, platform_status)
@@ -148,7 +147,7 @@ class VtexConnector(Connector):
             http_status=response.status_code,
         )
 
-    async def _send_on_invoice(self, action: Action, event: OrderEvent) -> httpx.Response:
+    async def _send_on_invoice(self, action: Action, event: OrderEvent) -> StoreResponse:
         order = await self._get_order(action, event)
         invoice = _output_invoice(order, with_tracking_first=action is Action.DELIVER)
         if invoice is None:
@@ -257,7 +256,7 @@ def _output_invoice(order: Mapping[str, Any], *, with_tracking_first: bool) -> s
     return str(outputs[-1]["invoiceNumber"]) if outputs else None
 
 
-def _maybe_already_done(action: Action, response: httpx.Response) -> bool:
+def _maybe_already_done(action: Action, response: StoreResponse) -> bool:
     if response.request.method != "POST":
         return False
     path = response.request.url.path

@@ -52,8 +52,6 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import httpx
-
 from connectors.base import (
     Connector,
     PlatformRequest,
@@ -62,6 +60,7 @@ from connectors.base import (
     require_payload,
     unexpected,
 )
+from connectors.http import StoreResponse
 from streams.errors import DeliveryError, PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -98,7 +97,7 @@ class WooCommerceConnector(Connector):
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[httpx.Response, bool]:
+    ) -> tuple[StoreResponse, bool]:
         order_id = numeric_order_id(event, "woocommerce")
         if action is Action.SHIP_WITH_TRACKING:
             return await self._track(order_id, event)
@@ -120,7 +119,7 @@ class WooCommerceConnector(Connector):
         )
         return response, False
 
-    async def _track(self, order_id: str, event: OrderEvent) -> tuple[httpx.Response, bool]:
+    async def _track(self, order_id: str, event: OrderEvent) -> tuple[StoreResponse, bool]:
         shipment = require_payload(event.shipment, "shipment")
         number = str(shipment["tracking_code"])
         path = TRACKINGS.format(id=order_id)
@@ -139,7 +138,7 @@ class WooCommerceConnector(Connector):
         )
         return created, False
 
-    async def _extension_call(self, request: PlatformRequest) -> httpx.Response:
+    async def _extension_call(self, request: PlatformRequest) -> StoreResponse:
         try:
             return await self.call(Action.SHIP_WITH_TRACKING, request)
         except DeliveryError as exc:

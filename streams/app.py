@@ -312,8 +312,6 @@ def run(app: faust.App, settings: Settings) -> None:
         "formatters": {"json": {"()": "streams.logs.JsonFormatter", "secrets": secrets}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
         "root": {"level": settings.log_level.upper(), "handlers": ["console"]},
-        # httpx logs every request at INFO, query string included; deliveries have their own
-        "loggers": {"httpx": {"level": "WARNING"}},
     }
     Worker(
         app, loglevel=settings.log_level, quiet=True, logging_config=logging_config

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from connectors.emulators.shopify import ShopifyEmulator
+from connectors.http import StoreResponse
 from connectors.shopify import API_VERSION, ShopifyConnector
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.records import Action, EventType
@@ -342,7 +343,7 @@ def test_rest_call_limit_header_near_the_limit_slows_the_limiter(
         async with connected(emulator(), ShopifyConnector, secret=SECRET) as (_, connector):
             before = connector.limiter.interval
             connector.observe(
-                httpx.Response(200, headers={"X-Shopify-Shop-Api-Call-Limit": call_limit})
+                StoreResponse(200, headers={"X-Shopify-Shop-Api-Call-Limit": call_limit})
             )
             assert (connector.limiter.interval > before) is slowed
 

@@ -3,43 +3,62 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-import httpx
 import pytest
 
+from connectors.http import StoreClient, StoreRequest, StoreResponse, StoreTimeout
 from connectors.sandbox import SandboxConnector
 from streams.errors import DeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, EventType, OrderEvent
 from tests.factories import config, event_record
 
-Handler = Callable[[httpx.Request], httpx.Response]
+Handler = Callable[[StoreRequest], StoreResponse]
 
 
-def connector(handler: Handler) -> tuple[SandboxConnector, list[httpx.Request]]:
-    seen: list[httpx.Request] = []
+class FakeTransport:
+    """Answers each request with ``answer(request)``, no sockets."""
 
-    def recording(request: httpx.Request) -> httpx.Response:
+    def __init__(self, answer: Callable[[StoreRequest], Awaitable[StoreResponse]]) -> None:
+        self.answer = answer
+
+    async def send(self, request: StoreRequest, timeout_s: float) -> StoreResponse:
+        return await self.answer(request)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def client(answer: Callable[[StoreRequest], Awaitable[StoreResponse]]) -> StoreClient:
+    return StoreClient(
+        "http://store.test/stores/loja-1/",
+        timeout_s=5,
+        allowed=(),
+        transport=FakeTransport(answer),
+    )
+
+
+def connector(handler: Handler) -> tuple[SandboxConnector, list[StoreRequest]]:
+    seen: list[StoreRequest] = []
+
+    async def recording(request: StoreRequest) -> StoreResponse:
         seen.append(request)
         return handler(request)
 
-    client = httpx.AsyncClient(
-        base_url="http://store.test/stores/loja-1/", transport=httpx.MockTransport(recording)
-    )
-    return SandboxConnector(config(), None, client), seen
+    return SandboxConnector(config(), None, client(recording)), seen
 
 
 def event() -> OrderEvent:
     return OrderEvent.from_avro(event_record(EventType.CANCELED, sequence=1))
 
 
-def timeout(request: httpx.Request) -> httpx.Response:
-    raise httpx.ReadTimeout("no answer", request=request)
+def timeout(request: StoreRequest) -> StoreResponse:
+    raise StoreTimeout("no answer within 5s")
 
 
 def answer(status: int) -> Handler:
-    return lambda request: httpx.Response(status, json={})
+    return lambda request: StoreResponse(status, content=b"{}")
 
 
 async def outcome(store: SandboxConnector) -> str:
@@ -92,14 +111,11 @@ def test_while_the_probe_is_out_other_calls_do_not_go() -> None:
     async def scenario() -> list[str]:
         release = asyncio.Event()
 
-        async def slow(request: httpx.Request) -> httpx.Response:
+        async def slow(request: StoreRequest) -> StoreResponse:
             await release.wait()
-            return httpx.Response(200, json={})
+            return StoreResponse(200, content=b"{}")
 
-        client = httpx.AsyncClient(
-            base_url="http://store.test/stores/loja-1/", transport=httpx.MockTransport(slow)
-        )
-        store = SandboxConnector(config(), None, client)
+        store = SandboxConnector(config(), None, client(slow))
         store.breaker.failures = store.breaker.threshold  # open, cool-down over
         probe = asyncio.create_task(outcome(store))
         await asyncio.sleep(0)  # let the probe reach the transport

@@ -123,7 +123,7 @@ def test_store_clients_verify_tls_certificates_with_one_shared_context() -> None
         clients = [
             make_client(f"https://store{n}.example/", timeout_s=1, allowed=()) for n in range(2)
         ]
-        found = [c._transport.inner.ssl_context for c in clients]  # type: ignore[attr-defined]
+        found = [c.transport.ssl_context for c in clients]  # type: ignore[attr-defined]
         for client in clients:
             await client.aclose()
         return found
