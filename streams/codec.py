@@ -35,6 +35,25 @@ class Codec:
         self._schema_ids: dict[tuple[str, str], int] = {}
         self._parsed = {name: fastavro.parse_schema(schemas.schema(name)) for name in schemas.ALL}
 
+    def prepare(self, writes: list[tuple[str, str]], reads: list[tuple[str, str]]) -> None:
+        """Ask the registry now what the first encode and decode would ask it.
+
+        Its client blocks, and a worker asks it from the event loop: done on the first
+        record, every event in flight waited for the answers. ``writes`` and ``reads``
+        are (topic, schema name) pairs; a read schema nobody registered yet is skipped.
+        """
+        for topic, name in writes:
+            self.schema_id(topic, name)
+        for topic, name in reads:
+            try:
+                registered = self.registry.lookup_schema(
+                    f"{topic}-value", Schema(schemas.schema_text(name), "AVRO")
+                )
+            except SchemaRegistryError:
+                continue
+            if registered.schema_id is not None:
+                self._schemas_for(registered.schema_id, name)
+
     # -- encoding --------------------------------------------------------------------
     def schema_id(self, topic: str, schema_name: str) -> int:
         key = (topic, schema_name)
