@@ -235,15 +235,23 @@ class Dispatcher:
         # the slot is held until the state is written: a crash can repeat only what holds one
         async with self._slots.hold(event.integration):
             handled = await self._process(message, event, state)
+            released = False
             if state.blocked_by == event.event_id and handled.retry is None:
                 state.blocked_by = None  # resolved: sent, skipped or dead-lettered
-                await self._release_held(state, handled)
-            await self.publish(handled)
-            await self.states.put(message.key, state)
+                released = await self._release_held(state, handled)
+            if _rebuilt_by_replay(message, handled, released):
+                # one round trip to the broker instead of two, while the slot is held
+                await asyncio.gather(self.publish(handled), self.states.put(message.key, state))
+            else:
+                await self.publish(handled)
+                await self.states.put(message.key, state)
         return handled
 
-    async def _release_held(self, state: OrderRecord, handled: Handled) -> None:
+    async def _release_held(self, state: OrderRecord, handled: Handled) -> bool:
+        """Handle the events held behind the resolved one; whether there were any."""
+        released = False
         while state.held and state.blocked_by is None:
+            released = True
             held = state.held.pop(0)
             headers = {}
             if held.resend_of:
@@ -258,6 +266,7 @@ class Dispatcher:
                 handled.extend(event)
                 continue
             handled.extend(await self._process(message, event, state))
+        return released
 
     def _decode(self, message: SourceMessage) -> OrderEvent | Handled:
         try:
@@ -300,7 +309,9 @@ class Dispatcher:
         assert config is not None
         action = decision.action.value
         if message.resend_of is None and state.was_delivered(event.event_id, action):
-            # a replay after a crash or rebalance: it went out and has its outcome already
+            # a replay after a crash or rebalance: it went out already. Its outcome is
+            # recorded again, in case only the state reached the broker; the history keeps
+            # the first record of a terminal outcome, so a repeat is dropped there.
             log.info(
                 "event %s (%s) already delivered; not sent again",
                 event.event_id,
@@ -311,7 +322,15 @@ class Dispatcher:
                     "integration": event.integration,
                 },
             )
-            return Handled()
+            again = DispatchOutcome.for_event(
+                event,
+                config.platform,
+                action=action,
+                outcome=Outcome.SENT,
+                reason_code=ReasonCode.DELIVERED_BEFORE_RESTART.value,
+                attempt=message.attempt,
+            ).stamped(message)
+            return Handled([again])
         attempt = message.attempt
         try:
             connector = self.pool.get(config)
@@ -456,6 +475,22 @@ class Dispatcher:
         if http_status is not None:
             headers.append(("ordersync.http.status", str(http_status).encode()))
         return OutgoingRecord(self.settings.topic(topics.DLT), message.key, message.value, headers)
+
+
+def _rebuilt_by_replay(message: SourceMessage, handled: Handled, released: bool) -> bool:
+    """Whether ``handled`` can go to the broker together with the order's state.
+
+    If the worker stops with the state written and the outcomes not, the message is read
+    again (it is acknowledged only after both) and its outcomes come out again: a
+    delivered event's SENT is re-recorded, not re-sent. That holds for a first attempt
+    whose handling left nothing else behind. A retry record, or a dead letter, would be
+    pointed past by the state, and so would events released from the order's hold (read
+    long ago); a retry attempt read again defers to the state, which says it is
+    resolved. Those records land before the state.
+    """
+    return (
+        message.attempt == 1 and not released and handled.retry is None and not handled.dead_letters
+    )
 
 
 def _already_attempted(message: SourceMessage, event_id: str, state: OrderRecord) -> bool:

@@ -184,10 +184,112 @@ def test_an_unexpected_exception_is_dead_lettered_not_lost(dispatcher: Dispatche
     assert handled.dead_letters and handled.dead_letters[0].value is not None
 
 
-def test_replayed_delivery_is_not_sent_twice(dispatcher: Dispatcher) -> None:
+def test_replayed_delivery_is_not_sent_twice_and_its_outcome_is_recorded_again(
+    dispatcher: Dispatcher,
+) -> None:
     record = event_record()
-    assert outcomes(handle(dispatcher, message(record)))[0][1] is Outcome.SENT
-    assert handle(dispatcher, message(record)).outcomes == []
+    [sent] = handle(dispatcher, message(record)).outcomes
+    assert sent.outcome is Outcome.SENT
+    [again] = handle(dispatcher, message(record)).outcomes
+    assert len(ScriptedConnector.calls) == 1
+    assert (again.outcome, again.reason_code) == (Outcome.SENT, "DELIVERED_BEFORE_RESTART")
+    # the history keeps the first record of a terminal outcome: the same id drops this one
+    assert again.outcome_id == sent.outcome_id
+
+
+class Writes:
+    """The broker side of a handling: records when each write starts and lands."""
+
+    def __init__(self) -> None:
+        self.log: list[str] = []
+        self.lose_outcomes = False
+
+    async def publish(self, handled: Handled) -> None:
+        self.log.append("outcomes sent")
+        await asyncio.sleep(0.01)
+        if self.lose_outcomes:  # the broker never answers: the worker stops first
+            await asyncio.Event().wait()
+        self.log.append("outcomes landed")
+
+
+class LoggedStates(OrderStates):
+    def __init__(self, writes: Writes) -> None:
+        super().__init__({})
+        self.writes = writes
+
+    async def put(self, key: bytes | None, record: Any) -> None:
+        self.writes.log.append("state sent")
+        await super().put(key, record)
+        await asyncio.sleep(0.005)
+        self.writes.log.append("state landed")
+
+
+def logged_dispatcher(writes: Writes, states: OrderStates | None = None) -> Dispatcher:
+    settings = Settings.from_env({"ORDERSYNC_RETRY_DELAYS_S": "1,5"})
+    return Dispatcher(
+        settings,
+        LocalCodec(),
+        Configs(config()),  # type: ignore[arg-type]
+        Pool(settings),
+        states or LoggedStates(writes),
+        writes.publish,
+    )
+
+
+def test_a_first_delivery_sends_its_outcome_and_its_state_together() -> None:
+    ScriptedConnector.script, ScriptedConnector.calls = [], []
+    writes = Writes()
+    handle(logged_dispatcher(writes), message(event_record()))
+    assert writes.log == ["outcomes sent", "state sent", "state landed", "outcomes landed"]
+
+
+@pytest.mark.parametrize(
+    ("script", "attempt"),
+    [
+        ([retryable()], 1),  # a retry record: the replay would defer to it
+        ([PermanentDeliveryError("400", reason_code="HTTP_REJECTED", http_status=400)], 1),
+        ([None], 2),  # a retry's outcome: its record is dropped once the state says resolved
+    ],
+    ids=["retry-record", "dead-letter", "retry-attempt"],
+)
+def test_records_a_replay_cannot_rebuild_land_before_the_state(
+    script: list[Exception | None], attempt: int
+) -> None:
+    ScriptedConnector.script, ScriptedConnector.calls = script, []
+    writes = Writes()
+    states = LoggedStates(writes)
+    record = event_record()
+    if attempt > 1:  # the order waits for this retry
+        ScriptedConnector.script = [retryable(), *script]
+        handle(logged_dispatcher(writes, states), message(record))
+        writes.log.clear()
+    handle(logged_dispatcher(writes, states), message(record, attempt=attempt))
+    assert writes.log == ["outcomes sent", "outcomes landed", "state sent", "state landed"]
+
+
+def test_a_state_that_landed_without_its_outcome_gets_the_outcome_from_the_replay() -> None:
+    ScriptedConnector.script, ScriptedConnector.calls = [], []
+    writes = Writes()
+    states = LoggedStates(writes)
+    writes.lose_outcomes = True
+    record = event_record()
+
+    async def stopped_after_the_state_landed() -> None:
+        handling = asyncio.ensure_future(logged_dispatcher(writes, states).handle(message(record)))
+        for _ in range(200):
+            if "state landed" in writes.log:
+                break
+            await asyncio.sleep(0.005)
+        handling.cancel()  # the worker stops
+        with pytest.raises(asyncio.CancelledError):
+            await handling
+
+    asyncio.run(stopped_after_the_state_landed())
+    assert "outcomes landed" not in writes.log
+    assert states.get(message(record).key).was_delivered(record["event_id"], "INVOICE")
+    writes.lose_outcomes = False  # restarted: the message is read again
+    [again] = handle(logged_dispatcher(writes, states), message(record)).outcomes
+    assert (again.outcome, again.reason_code) == (Outcome.SENT, "DELIVERED_BEFORE_RESTART")
     assert len(ScriptedConnector.calls) == 1
 
 
