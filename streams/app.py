@@ -201,7 +201,7 @@ def build_worker(settings: Settings) -> faust.App:
         # waited with it: 135-200 ms for the first ones, a second's backlog at 1,000/s.
         # Faust offers no public way to ask the producer for it.
         producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-        written = [outcomes_topic, *retry_topics, *by_name.values(), order_table.changelog_topic]
+        written = [outcomes_topic, *by_name.values(), order_table.changelog_topic]
         try:
             for topic in written:
                 await asyncio.wait_for(producer.partitions_for(topic.get_topic_name()), 10)

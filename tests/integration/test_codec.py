@@ -93,3 +93,21 @@ def test_truncated_body_is_undecodable(settings: Settings) -> None:
     with pytest.raises(DecodeError) as caught:
         codec.decode(data[:20], schemas.ORDER_EVENT)
     assert caught.value.reason_code == "UNDECODABLE"
+
+
+def test_prepare_asks_the_registry_before_the_first_record(settings: Settings) -> None:
+    writer = Codec(settings)
+    events = settings.topic("orders.events")
+    writer.encode(events, schemas.ORDER_EVENT, EVENT)  # a producer registered the schema
+    codec = Codec(settings)
+    outcomes = settings.topic("orders.outcomes")
+    never_written = settings.topic("orders.unwritten")
+    codec.prepare(
+        writes=[(outcomes, schemas.DISPATCH_OUTCOME)],
+        reads=[(events, schemas.ORDER_EVENT), (never_written, schemas.ORDER_EVENT)],
+    )
+    assert (outcomes, schemas.DISPATCH_OUTCOME) in codec._schema_ids
+    # the events' writer schema is cached: decoding asks the registry nothing more
+    codec.registry = None  # type: ignore[assignment]
+    data = writer.encode(events, schemas.ORDER_EVENT, EVENT)
+    assert str(codec.decode(data, schemas.ORDER_EVENT)["event_id"]) == EVENT["event_id"]
