@@ -36,6 +36,7 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 READ_AHEAD = 8  # events handed to the dispatcher per sending slot
+RETRIES_WAITING = 10_000  # retry records a worker holds until they come due
 
 
 def _faust_app(settings: Settings, role: str, **extra: Any) -> faust.App:
@@ -241,25 +242,44 @@ def build_worker(settings: Settings) -> faust.App:
         metrics.observe_handled(task.result(), message.timestamp)
         event.ack()
 
+    async def start(event: EventT, message: SourceMessage) -> None:
+        await slots.acquire()
+        observe(message)
+        dispatcher.submit(message).add_done_callback(partial(finished, event, message))
+
+    # retry records wait for their due time apart from the agent, which reads on: one
+    # with a long Retry-After (or a store's open breaker) delays no record behind it
+    waiting = asyncio.Semaphore(RETRIES_WAITING)
+    timers: set[asyncio.Task[None]] = set()
+
+    async def start_when_due(event: EventT, message: SourceMessage) -> None:
+        try:
+            wait = int(message.header(DUE) or 0) / 1000 - time.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await start(event, message)
+        finally:
+            waiting.release()
+
     async def consume(stream: faust.StreamT[bytes], wait_until_due: bool) -> None:
         # Many orders at once, each order's events one at a time (the dispatcher's lanes).
         # An event is acknowledged when its own handling has ended, with its outcomes at
         # the broker and its order's state written: the committed offset of a partition
-        # never passes an event still in flight.
+        # never passes an event still in flight (nor a retry record still waiting).
         await ready.wait()
         manual = cast("faust.Stream[bytes]", stream).noack()  # StreamT omits it
         async for event in manual.events():
             message = _source(event)
-            if wait_until_due:
-                # a retry topic's records mostly share one delay and come due in order; a
-                # longer Retry-After (or a store's open breaker) at the head holds the ones
-                # behind it until it is due, which delays retries, never reorders an order
-                wait = int(message.header(DUE) or 0) / 1000 - time.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            await slots.acquire()
-            observe(message)
-            dispatcher.submit(message).add_done_callback(partial(finished, event, message))
+            if not wait_until_due:
+                await start(event, message)
+                continue
+            # An order has one retry pending at a time, so records started out of their
+            # topic's order never reorder an order's events; a stale attempt read again
+            # is dropped by the dispatcher whenever it runs.
+            await waiting.acquire()
+            timer = asyncio.ensure_future(start_when_due(event, message))
+            timers.add(timer)
+            timer.add_done_callback(timers.discard)
 
     @app.agent(events_topic, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:

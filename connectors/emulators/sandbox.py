@@ -7,7 +7,8 @@ One server hosts many stores under ``/stores/{store}/``. Control endpoints:
 - ``GET /_duplicates``: each repeated call, with when the first one was received;
 - ``POST /_faults`` ``{"store": S, "status": 503, "count": 2, "delay_ms": 0}``: the next
   ``count`` calls to store S (``-1`` = until cleared) answer ``status`` after ``delay_ms``;
-  ``status: 0`` with a delay only slows the store down;
+  ``status: 0`` with a delay only slows the store down; a 429 says ``Retry-After:
+  retry_after_s`` (default 1);
 - ``DELETE /_faults``: clear every fault.
 """
 
@@ -26,6 +27,7 @@ class Fault:
     status: int
     remaining: int  # -1: until cleared
     delay_ms: float
+    retry_after_s: int = 1
 
 
 class SandboxPlatform:
@@ -60,7 +62,7 @@ class SandboxPlatform:
                     del self.faults[store]
             if fault.status:
                 self.faults_served += 1
-                headers = {"Retry-After": "1"} if fault.status == 429 else {}
+                headers = {"Retry-After": str(fault.retry_after_s)} if fault.status == 429 else {}
                 # like many real APIs, the error echoes what it was given: credentials
                 # included, so ordersync's redaction is exercised on every fault
                 echo = {
@@ -115,6 +117,7 @@ class SandboxPlatform:
             status=int(body.get("status", 503)),
             remaining=int(body.get("count", -1)),
             delay_ms=float(body.get("delay_ms", 0)),
+            retry_after_s=int(body.get("retry_after_s", 1)),
         )
         return web.json_response({"ok": True})
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 
 import pytest
 from confluent_kafka import Consumer, Message
@@ -24,11 +25,41 @@ from tests.integration.test_end_to_end import apply, publish_one
 pytestmark = pytest.mark.integration
 
 
-def fault(run: LocalRun, store: str, status: int, count: int, delay_ms: int = 0) -> None:
+def fault(
+    run: LocalRun, store: str, status: int, count: int, delay_ms: int = 0, retry_after_s: int = 1
+) -> None:
     http_json(
         f"{run.sandbox_url}/_faults",
-        {"store": store, "status": status, "count": count, "delay_ms": delay_ms},
+        {
+            "store": store,
+            "status": status,
+            "count": count,
+            "delay_ms": delay_ms,
+            "retry_after_s": retry_after_s,
+        },
     )
+
+
+def events_partition(settings: Settings, keys: set[bytes]) -> dict[bytes, int]:
+    """Where each order's events landed in ``orders.events``."""
+    consumer = Consumer({
+        "bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.topic_prefix}where",
+        "auto.offset.reset": "earliest",
+    })  # fmt: skip
+    consumer.subscribe([settings.topic("orders.events")])
+    found: dict[bytes, int] = {}
+
+    def all_found() -> bool:
+        for m in consumer.consume(50, 0.5):
+            if not m.error() and m.key() in keys:
+                found[m.key()] = m.partition()
+        return set(found) == keys
+
+    try:
+        wait_until(all_found, 30, "the orders' events in orders.events")
+    finally:
+        consumer.close()
+    return found
 
 
 def timeline(run: LocalRun, integration: str, order: str) -> list[tuple[str, int]]:
@@ -129,6 +160,40 @@ def test_one_order_waits_in_retry_while_others_flow_and_its_later_event_follows(
     # order B was not held behind order A's retry
     assert all(at[b] < at[a1] for b in b_ids)
     assert timeline(local_run, "store-a", "A") == [("RETRY_SCHEDULED", 1), ("SENT", 2), ("SENT", 1)]
+
+
+def test_a_long_retry_after_does_not_hold_back_the_retries_behind_it(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    setup_store(settings, local_run, "patient")
+    setup_store(settings, local_run, "quick")
+    # two orders whose events, and so retry records, share a partition (the producer's
+    # default partitioner is CRC-32 of the key; checked below against the topic itself)
+    slow_key = b"acme/patient/P1"
+    quick_order = next(
+        f"Q{n}"
+        for n in range(1000)
+        if zlib.crc32(f"acme/quick/Q{n}".encode()) % settings.partitions
+        == zlib.crc32(slow_key) % settings.partitions
+    )
+    fault(local_run, "patient", 429, count=1, retry_after_s=40)
+    patient = publish_one(settings, event_record(integration="patient", order="P1"))
+    wait_until(
+        lambda: timeline(local_run, "patient", "P1") == [("RETRY_SCHEDULED", 1)],
+        30,
+        "the patient store's retry, due in 40 s, at the head of orders.retry.1",
+    )
+    fault(local_run, "quick", 503, count=1)
+    quick = publish_one(settings, event_record(integration="quick", order=quick_order))
+    quick_key = f"acme/quick/{quick_order}".encode()
+    where = events_partition(settings, {slow_key, quick_key})
+    assert where[slow_key] == where[quick_key]
+    # its own retry delay is 2 s; behind the head's due time it would be 40
+    result = local_run.wait_for_terminal([quick], timeout_s=20)["events"][quick]
+    assert result["outcome"] == "SENT"
+    assert timeline(local_run, "quick", quick_order) == [("RETRY_SCHEDULED", 1), ("SENT", 2)]
+    assert timeline(local_run, "patient", "P1") == [("RETRY_SCHEDULED", 1)]
+    assert patient not in {c["event_id"] for c in http_json(f"{local_run.sandbox_url}/_received")}
 
 
 def test_resending_dead_letters_after_recovery_leaves_every_event_sent(
