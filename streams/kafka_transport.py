@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import faust
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -35,10 +36,19 @@ from faust.types import TP
 SCHEME = "ordersync-kafka"
 
 
+class App(faust.App):
+    """A Faust app that says how its consumer's fetches wait: ``(min bytes, max wait ms)``.
+
+    Faust fixes both when it builds the aiokafka consumer; ``None`` keeps its values.
+    """
+
+    fetch_batching: tuple[int, int] | None = None
+
+
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        batching = getattr(self.app, "fetch_batching", None)
+        batching = self.app.fetch_batching if isinstance(self.app, App) else None
         if batching is not None:
             # aiokafka takes these only in its constructor, which Faust calls for us; the
             # fetcher is built from them when the consumer starts
