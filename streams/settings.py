@@ -72,8 +72,10 @@ class Settings:
     dispatch_concurrency: int = 16
     # of those, the most one store may hold: a slow store cannot take the others' turn
     store_concurrency: int = 4
-    sink_batch_size: int = 500
-    sink_flush_interval_s: float = 0.5
+    # an insert per second rather than two: history CPU per 1,000 events 0.168 -> 0.134 s
+    # (quick throughput run, 30,000 events); rows reach the report within about a second
+    sink_batch_size: int = 2000
+    sink_flush_interval_s: float = 1.0
     # fault injection for `make chaos`: while this file exists the history sink's writes
     # fail as if ClickHouse were unreachable
     sink_refuse_file: Path | None = None
