@@ -153,9 +153,11 @@ def build_worker(settings: Settings) -> faust.App:
     # A fetch covers only the partitions with nothing buffered. Sent while every events
     # partition was still buffered, it asked for the (idle) retry topics alone and the
     # broker held it for Faust's 1.5 s wait: new events sat unfetched meanwhile. It now
-    # waits 10 ms at most.
+    # waits 5 ms at most, or until 4 KiB: at 1,000 events/s, fetches of one or two
+    # records cost the worker 8 % more CPU than these (0.863 against 0.794 of a core,
+    # four 30 s paced runs each), which it spent instead of sending.
     app = _faust_app(
-        settings, "dispatch", fetch_batching=(1, 10), consumer_max_fetch_size=64 * 1024
+        settings, "dispatch", fetch_batching=(4096, 5), consumer_max_fetch_size=64 * 1024
     )
     codec = Codec(settings)
     events_topic = _raw_topic(app, settings.topic(topics.EVENTS))
