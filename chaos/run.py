@@ -138,6 +138,14 @@ def lifecycle_records(count: int, tag: str, stores: list[str]) -> list[dict[str,
     return out
 
 
+def duplicate_timeline(repeated: list[dict[str, Any]]) -> dict[str, int]:
+    """Repeated calls per wall-clock second, to set beside the faults' times in the log."""
+    seconds = Counter(
+        time.strftime("%H:%M:%S", time.localtime(call["received_at"])) for call in repeated
+    )
+    return dict(sorted(seconds.items()))
+
+
 class AckedPublisher:
     """Publishes and keeps the ids the broker acknowledged: those are "published"."""
 
@@ -193,11 +201,24 @@ class Chaos:
         self.stack = Stack(settings)
         self.rng = random.Random(SEED)
         self.log: list[str] = []
+        self.restarts_on_exit = 0
+        self._supervising = threading.Lock()
 
     def note(self, text: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {text}"
         self.log.append(line)
         print(line, flush=True)
+
+    def supervise(self, run: LocalRun) -> None:
+        """Start again a process that stopped by itself, as its supervisor would
+        (``restart: unless-stopped`` in the compose file)."""
+        with self._supervising:
+            for process in (run.worker, run.history):
+                if process.proc is not None and process.proc.poll() is not None:
+                    code = process.proc.returncode
+                    self.note(f"{process.name} stopped by itself (exit {code}); starting it again")
+                    self.restarts_on_exit += 1
+                    process.start(timeout_s=180)
 
     def start(self, name: str) -> tuple[Settings, LocalRun, Path]:
         run_id = f"c{uuid.uuid4().hex[:6]}-{name}"
@@ -221,15 +242,17 @@ class Chaos:
 
     # -- faults --------------------------------------------------------------------------
     def kill_worker(self, run: LocalRun) -> None:
-        self.note("SIGKILL dispatch worker")
-        run.worker.kill()
-        run.worker.start(timeout_s=180)
+        with self._supervising:
+            self.note("SIGKILL dispatch worker")
+            run.worker.kill()
+            run.worker.start(timeout_s=180)
         self.note("dispatch worker back")
 
     def kill_history(self, run: LocalRun) -> None:
-        self.note("SIGKILL history process")
-        run.history.kill()
-        run.history.start(timeout_s=180)
+        with self._supervising:
+            self.note("SIGKILL history process")
+            run.history.kill()
+            run.history.start(timeout_s=180)
         self.note("history process back")
 
     def kill_broker(self) -> None:
@@ -274,6 +297,7 @@ class Chaos:
         last: list[int] = []
 
         def quiet() -> bool:
+            self.supervise(run)
             received = int(http_json(f"{run.sandbox_url}/_stats")["received"])
             terminal = self.terminal_events(run)
             last.append(received)
@@ -353,8 +377,13 @@ class Chaos:
 
             def at_progress(fraction: float) -> None:
                 target = int(healthy_events * fraction)
+
+                def reached() -> bool:
+                    self.supervise(run)
+                    return int(http_json(f"{run.sandbox_url}/_stats")["received"]) >= target
+
                 wait_until(
-                    lambda: int(http_json(f"{run.sandbox_url}/_stats")["received"]) >= target,
+                    reached,
                     1800,
                     f"{target} deliveries",
                     interval_s=0.2,
@@ -406,27 +435,29 @@ class Chaos:
                 self.note(str(exc))
             second = self.count(settings, run, published)
             self.note(f"after resend: {second}")
-            timeline = self.duplicate_timeline(run)
+            repeated = http_json(f"{run.sandbox_url}/_duplicates", timeout=60)
+            timeline = duplicate_timeline(repeated)
             self.note(f"duplicate deliveries by second repeated: {timeline}")
             return {
                 "first": first,
                 "after_resend": second,
                 "duplicate_timeline": timeline,
+                # which events, so a run can be traced in its history afterwards
+                "duplicates": [
+                    {
+                        k: call.get(k)
+                        for k in ("event_id", "action", "first_received_at", "received_at")
+                    }
+                    for call in repeated
+                ],
                 "resent": resent,
                 "seconds": round(time.time() - started, 1),
                 "publish_failures": len(publisher.failed),
                 "input_topic_records_resends_included": self.input_events(settings),
+                "restarts_after_stopping_by_itself": self.restarts_on_exit,
             }
         finally:
             run.stop()
-
-    def duplicate_timeline(self, run: LocalRun) -> dict[str, int]:
-        """Repeated calls per wall-clock second, to set beside the faults' times in the log."""
-        repeated = http_json(f"{run.sandbox_url}/_duplicates", timeout=60)
-        seconds = Counter(
-            time.strftime("%H:%M:%S", time.localtime(call["received_at"])) for call in repeated
-        )
-        return dict(sorted(seconds.items()))
 
     def count_sent(self, run: LocalRun, published: set[str], dead: int) -> bool:
         summary = {r["outcome"]: int(r["events"]) for r in run.api("/api/summary")["by_outcome"]}

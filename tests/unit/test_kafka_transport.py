@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 
 import pytest
+from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.kafka_transport import Consumer
+from streams.kafka_transport import Consumer, ConsumerThread
 
 PARTITION = TP("orders.events", 0)
 
@@ -39,3 +41,36 @@ def test_new_offset(
     committed: int | None, acked: list[int], gap: tuple[int, int] | None, expected: int | None
 ) -> None:
     assert consumer(committed, acked, gap)._new_offset(PARTITION) == expected
+
+
+class CommitProbe(ConsumerThread):
+    """Only ``_commit`` is exercised: no broker, no thread."""
+
+    COMMIT_TIMEOUT_S = 0.05
+
+    def __init__(self) -> None:  # skips the service's set-up
+        self.crashes: list[BaseException] = []
+
+    async def crash(self, reason: BaseException) -> None:
+        self.crashes.append(reason)
+
+
+def test_a_commit_that_never_returns_stops_the_consumer(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def never(self: object, offsets: object) -> bool:
+        await asyncio.Event().wait()
+        return True
+
+    monkeypatch.setattr(faust_aiokafka.AIOKafkaConsumerThread, "_commit", never)
+    probe = CommitProbe()
+    assert asyncio.run(probe._commit({PARTITION: 5})) is False
+    assert len(probe.crashes) == 1
+
+
+def test_a_commit_that_returns_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def done(self: object, offsets: object) -> bool:
+        return True
+
+    monkeypatch.setattr(faust_aiokafka.AIOKafkaConsumerThread, "_commit", done)
+    probe = CommitProbe()
+    assert asyncio.run(probe._commit({PARTITION: 5})) is True
+    assert probe.crashes == []
