@@ -308,10 +308,13 @@ class Dispatcher:
             return Handled([result], dead_letters=dead)
         assert config is not None
         action = decision.action.value
-        if message.resend_of is None and state.was_delivered(event.event_id, action):
-            # a replay after a crash or rebalance: it went out already. Its outcome is
-            # recorded again, in case only the state reached the broker; the history keeps
-            # the first record of a terminal outcome, so a repeat is dropped there.
+        if not forced and state.was_delivered(event.event_id, action):
+            # Read again after a crash or rebalance, or resent: it went out already. Its
+            # outcome is recorded again, in case only the state reached the broker (the
+            # history keeps the first record of a terminal outcome, so a repeat is dropped
+            # there). A resend gets it too: a worker stopped after a last attempt's dead
+            # letter, before its state, makes that attempt again; the history keeps the
+            # dead letter, and resending it would deliver the update twice.
             log.info(
                 "event %s (%s) already delivered; not sent again",
                 event.event_id,
@@ -327,7 +330,7 @@ class Dispatcher:
                 config.platform,
                 action=action,
                 outcome=Outcome.SENT,
-                reason_code=ReasonCode.DELIVERED_BEFORE_RESTART.value,
+                reason_code=ReasonCode.ALREADY_DELIVERED.value,
                 attempt=message.attempt,
             ).stamped(message)
             return Handled([again])

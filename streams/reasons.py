@@ -13,7 +13,7 @@ class ReasonCode(StrEnum):
     # sent
     DELIVERED = "DELIVERED"
     ALREADY_DONE = "ALREADY_DONE"
-    DELIVERED_BEFORE_RESTART = "DELIVERED_BEFORE_RESTART"
+    ALREADY_DELIVERED = "ALREADY_DELIVERED"
     # routing decisions
     AUTOMATION_ORDER_UPDATES_OFF = "AUTOMATION_ORDER_UPDATES_OFF"
     AUTOMATION_CANCELLATIONS_OFF = "AUTOMATION_CANCELLATIONS_OFF"
@@ -54,7 +54,7 @@ class ReasonCode(StrEnum):
 PT_BR: dict[ReasonCode, str] = {
     ReasonCode.DELIVERED: "Enviado à plataforma",
     ReasonCode.ALREADY_DONE: "A plataforma já tinha esta atualização",
-    ReasonCode.DELIVERED_BEFORE_RESTART: "Enviado à plataforma antes de um reinício do serviço",
+    ReasonCode.ALREADY_DELIVERED: "Já enviado à plataforma: não foi enviado de novo",
     ReasonCode.AUTOMATION_ORDER_UPDATES_OFF: 'Automação "Enviar atualizações de pedidos" desligada',
     ReasonCode.AUTOMATION_CANCELLATIONS_OFF: 'Automação "Enviar situação de pedidos cancelados" desligada',
     ReasonCode.AUTOMATION_DELIVERY_INFO_OFF: 'Automação "Enviar informações de entrega" desligada',

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import fastavro
@@ -16,7 +17,15 @@ import pytest
 import schemas
 from connectors.base import Connector, Delivery
 from streams.codec import Codec
-from streams.dispatch import ATTEMPT, ConnectorPool, Dispatcher, Handled, SourceMessage
+from streams.dispatch import (
+    ATTEMPT,
+    RESEND_FORCE,
+    RESEND_OF,
+    ConnectorPool,
+    Dispatcher,
+    Handled,
+    SourceMessage,
+)
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.orderstate import OrderStates
 from streams.records import Action, EventType, IntegrationConfig, OrderEvent, Outcome
@@ -192,9 +201,28 @@ def test_replayed_delivery_is_not_sent_twice_and_its_outcome_is_recorded_again(
     assert sent.outcome is Outcome.SENT
     [again] = handle(dispatcher, message(record)).outcomes
     assert len(ScriptedConnector.calls) == 1
-    assert (again.outcome, again.reason_code) == (Outcome.SENT, "DELIVERED_BEFORE_RESTART")
+    assert (again.outcome, again.reason_code) == (Outcome.SENT, "ALREADY_DELIVERED")
     # the history keeps the first record of a terminal outcome: the same id drops this one
     assert again.outcome_id == sent.outcome_id
+
+
+def resend(msg: SourceMessage, force: bool = False) -> SourceMessage:
+    headers = {RESEND_OF: b"resend-1", **({RESEND_FORCE: b"1"} if force else {})}
+    return replace(msg, offset=msg.offset + 100, headers=headers)
+
+
+def test_a_resend_of_a_delivered_event_is_recorded_not_sent_unless_forced(
+    dispatcher: Dispatcher,
+) -> None:
+    record = event_record()
+    handle(dispatcher, message(record))
+    [again] = handle(dispatcher, resend(message(record))).outcomes
+    assert (again.outcome, again.reason_code) == (Outcome.SENT, "ALREADY_DELIVERED")
+    assert again.resend_of == "resend-1"
+    assert len(ScriptedConnector.calls) == 1
+    [forced] = handle(dispatcher, resend(message(record), force=True)).outcomes
+    assert (forced.outcome, forced.reason_code) == (Outcome.SENT, "DELIVERED")
+    assert len(ScriptedConnector.calls) == 2
 
 
 class Writes:
@@ -289,7 +317,7 @@ def test_a_state_that_landed_without_its_outcome_gets_the_outcome_from_the_repla
     assert states.get(message(record).key).was_delivered(record["event_id"], "INVOICE")
     writes.lose_outcomes = False  # restarted: the message is read again
     [again] = handle(logged_dispatcher(writes, states), message(record)).outcomes
-    assert (again.outcome, again.reason_code) == (Outcome.SENT, "DELIVERED_BEFORE_RESTART")
+    assert (again.outcome, again.reason_code) == (Outcome.SENT, "ALREADY_DELIVERED")
     assert len(ScriptedConnector.calls) == 1
 
 
