@@ -1,7 +1,8 @@
 """Two dispatch workers share the partitions; one is killed with SIGKILL mid-stream and restarted.
 
 Every event must end with exactly one terminal outcome, no order's updates may reach the
-platform out of sequence, and duplicate deliveries are bounded by what was in flight.
+platform out of sequence, and duplicate deliveries are bounded by the killed worker's sending
+slots (a send holds one until its order's state is written).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def test_kill_one_of_two_workers_mid_stream(settings: Settings, local_run: Local
     for store in stores:
         http_json(
             f"{local_run.sandbox_url}/_faults",
-            {"store": store, "status": 0, "count": -1, "delay_ms": 5},
+            {"store": store, "status": 0, "count": -1, "delay_ms": 20},
         )
     records = [
         event_record(event_type, integration=stores[n % len(stores)], order=f"K{n}", sequence=seq)
@@ -58,9 +59,12 @@ def test_kill_one_of_two_workers_mid_stream(settings: Settings, local_run: Local
     def received() -> int:
         return int(http_json(f"{local_run.sandbox_url}/_stats")["received"])
 
-    wait_until(lambda: received() >= len(records) // 4, 60, "a quarter of the events delivered")
+    wait_until(
+        lambda: received() >= len(records) // 4, 60, "a quarter of the events delivered", 0.02
+    )
     second.kill()
-    in_flight_bound = len(records) - received()
+    undelivered = len(records) - received()
+    assert undelivered > 0, "the worker was killed after the stream had ended"
     second.start()
     try:
         result = local_run.wait_for_terminal(report.event_ids, timeout_s=60)
@@ -84,10 +88,11 @@ def test_kill_one_of_two_workers_mid_stream(settings: Settings, local_run: Local
     assert backwards == {}, "orders whose updates arrived out of sequence"
     stats = http_json(f"{local_run.sandbox_url}/_stats")
     assert stats["received"] == len(records)
-    assert stats["duplicates"] <= in_flight_bound
-    print(
-        f"duplicates after SIGKILL: {stats['duplicates']} (bound {in_flight_bound}); {time.time()}"
-    )
+    # only a send that still held one of the killed worker's slots (its order's state not
+    # yet written) can be repeated by the worker that takes its partitions over
+    bound = settings.dispatch_concurrency
+    assert stats["duplicates"] <= bound
+    print(f"duplicates after SIGKILL: {stats['duplicates']} (bound {bound}); {time.time()}")
 
 
 def _diagnose(settings: Settings, run: LocalRun, event_ids: list[str]) -> None:
