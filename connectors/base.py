@@ -336,6 +336,16 @@ def json_body(response: StoreResponse, request: PlatformRequest) -> Any:
         raise unexpected(request, response) from None
 
 
+def rejected(request: PlatformRequest, response: StoreResponse) -> PermanentDeliveryError:
+    """A refusal a connector read in an answer ``call`` let through (an "already done"
+    status that turned out not to be): permanent, like any other 4xx."""
+    return PermanentDeliveryError(
+        f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}",
+        reason_code=ReasonCode.HTTP_REJECTED,
+        http_status=response.status_code,
+    )
+
+
 def unexpected(request: PlatformRequest, response: StoreResponse) -> RetryableDeliveryError:
     return RetryableDeliveryError(
         f"{request.method} {request.path} answered {response.status_code} with an unexpected "

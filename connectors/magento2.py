@@ -75,11 +75,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectors.base import (
-    EXCERPT_CHARS,
     Connector,
     PlatformRequest,
     json_body,
     numeric_order_id,
+    rejected,
     require_payload,
     unexpected,
 )
@@ -384,15 +384,3 @@ def comment_text(comment: Any) -> str:
 
 def history_has(order: Mapping[str, Any], text: str) -> bool:
     return any(text in comment_text(h) for h in order.get("status_histories") or [])
-
-
-def excerpt(response: StoreResponse) -> str:
-    return response.text.replace("\n", " ")[:EXCERPT_CHARS]
-
-
-def rejected(request: PlatformRequest, response: StoreResponse) -> PermanentDeliveryError:
-    return PermanentDeliveryError(
-        f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}",
-        reason_code=ReasonCode.HTTP_REJECTED,
-        http_status=response.status_code,
-    )

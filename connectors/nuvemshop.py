@@ -50,7 +50,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import EXCERPT_CHARS, Connector, PlatformRequest
+from connectors.base import Connector, PlatformRequest, rejected
 from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
@@ -135,7 +135,7 @@ class NuvemshopConnector(Connector):
         order = await self._read_order(action, event)
         if order_shows(action, event, order):
             return response, True
-        raise refused(request, response)
+        raise rejected(request, response)
 
     async def _invoice(self, action: Action, event: OrderEvent) -> tuple[StoreResponse, bool]:
         access_key = str((event.invoice or {}).get("access_key") or "")
@@ -177,7 +177,7 @@ class NuvemshopConnector(Connector):
         _, _, again = await self._nfe_list(action, event)  # refused: written meanwhile?
         if any(item.get("key") == access_key for item in again):
             return written, True
-        raise refused(request, written)
+        raise rejected(request, written)
 
     async def _nfe_list(
         self, action: Action, event: OrderEvent
@@ -236,15 +236,6 @@ def order_shows(action: Action, event: OrderEvent, order: Mapping[str, Any]) -> 
     if action is Action.SHIP_WITH_TRACKING:
         return shipped and order.get("shipping_tracking_number") == tracking_number(event)
     return False
-
-
-def refused(request: PlatformRequest, response: StoreResponse) -> PermanentDeliveryError:
-    excerpt = response.text.replace("\n", " ")[:EXCERPT_CHARS]
-    return PermanentDeliveryError(
-        f"{request.method} {request.path} answered {response.status_code}: {excerpt}",
-        reason_code=ReasonCode.HTTP_REJECTED,
-        http_status=response.status_code,
-    )
 
 
 def _listed(value: Any) -> list[Mapping[str, Any]] | None:

@@ -49,7 +49,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from connectors.base import Connector, PlatformRequest, excerpt, require_payload
+from connectors.base import Connector, PlatformRequest, rejected, require_payload
 from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
@@ -122,11 +122,7 @@ class TrayConnector(Connector):
         # an INVOICE refusal that may mean "already attached": the order decides
         if await self._has_invoice(action, event):
             return response
-        raise PermanentDeliveryError(
-            f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}",
-            reason_code=ReasonCode.HTTP_REJECTED,
-            http_status=response.status_code,
-        )
+        raise rejected(request, response)
 
     async def _has_invoice(self, action: Action, event: OrderEvent) -> bool:
         invoice = require_payload(event.invoice, "invoice")
