@@ -269,7 +269,7 @@ class Bench:
                 publisher.send(record)
             publisher.flush()
             wait_until(
-                lambda: int(http_json(f"{run.sandbox_url}/_stats")["received"]) >= len(warm),
+                lambda: run.sandbox_received() >= len(warm),
                 120,
                 "the warm-up events at the platform",
                 0.2,
@@ -287,7 +287,7 @@ class Bench:
             wanted = {r["event_id"] for r in healthy}
 
             def received_all() -> bool:
-                received = int(http_json(f"{run.sandbox_url}/_stats")["received"])
+                received = run.sandbox_received()
                 return received >= len(warm) + len(wanted)
 
             wait_until(received_all, 600, "the healthy stores' events at the platform", 0.5)

@@ -298,7 +298,7 @@ class Chaos:
 
         def quiet() -> bool:
             self.supervise(run)
-            received = int(http_json(f"{run.sandbox_url}/_stats")["received"])
+            received = run.sandbox_received()
             terminal = self.terminal_events(run)
             last.append(received)
             return terminal >= expected and len(last) > 3 and len(set(last[-3:])) == 1
@@ -380,7 +380,7 @@ class Chaos:
 
                 def reached() -> bool:
                     self.supervise(run)
-                    return int(http_json(f"{run.sandbox_url}/_stats")["received"]) >= target
+                    return run.sandbox_received() >= target
 
                 wait_until(
                     reached,

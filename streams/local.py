@@ -195,6 +195,10 @@ class LocalRun:
     def sandbox_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.sandbox_port}"
 
+    def sandbox_received(self) -> int:
+        """Calls the sandbox platform has accepted so far (repeats not counted)."""
+        return int(http_json(f"{self.sandbox_url}/_stats")["received"])
+
     def start(self) -> None:
         for process in self.processes:
             process.start()

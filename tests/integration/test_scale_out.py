@@ -56,14 +56,14 @@ def test_kill_one_of_two_workers_mid_stream(settings: Settings, local_run: Local
     report = publish_records(settings, records)
     assert report.published == len(records)
 
-    def received() -> int:
-        return int(http_json(f"{local_run.sandbox_url}/_stats")["received"])
-
     wait_until(
-        lambda: received() >= len(records) // 4, 60, "a quarter of the events delivered", 0.02
+        lambda: local_run.sandbox_received() >= len(records) // 4,
+        60,
+        "a quarter of the events delivered",
+        0.02,
     )
     second.kill()
-    undelivered = len(records) - received()
+    undelivered = len(records) - local_run.sandbox_received()
     assert undelivered > 0, "the worker was killed after the stream had ended"
     second.start()
     try:
