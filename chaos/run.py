@@ -43,7 +43,13 @@ from chaos.fuzz import FUZZ_KINDS, Fuzzer
 from streams import topics
 from streams.codec import Codec
 from streams.history.store import HistoryStore
-from streams.local import LocalRun, http_json, serve_sandbox_stores, side_stack_settings
+from streams.local import (
+    LocalProcess,
+    LocalRun,
+    http_json,
+    serve_sandbox_stores,
+    side_stack_settings,
+)
 from streams.records import TERMINAL_OUTCOMES, EventType, order_key
 from streams.settings import Settings
 from streams.stack import Stack
@@ -241,19 +247,12 @@ class Chaos:
         return settings, run, fault_file
 
     # -- faults --------------------------------------------------------------------------
-    def kill_worker(self, run: LocalRun) -> None:
-        with self._supervising:
-            self.note("SIGKILL dispatch worker")
-            run.worker.kill()
-            run.worker.start(timeout_s=180)
-        self.note("dispatch worker back")
-
-    def kill_history(self, run: LocalRun) -> None:
-        with self._supervising:
-            self.note("SIGKILL history process")
-            run.history.kill()
-            run.history.start(timeout_s=180)
-        self.note("history process back")
+    def kill(self, process: LocalProcess, label: str) -> None:
+        with self._supervising:  # not restarted twice: supervise() waits for this
+            self.note(f"SIGKILL {label}")
+            process.kill()
+            process.start(timeout_s=180)
+        self.note(f"{label} back")
 
     def kill_broker(self) -> None:
         pid = self.stack.kafka.process.pid()
@@ -403,9 +402,9 @@ class Chaos:
                 at_progress(moment)
                 self.note(f"at {moment:.0%} of deliveries: {fault}")
                 if fault == "worker":
-                    self.kill_worker(run)
+                    self.kill(run.worker, "dispatch worker")
                 elif fault == "history":
-                    self.kill_history(run)
+                    self.kill(run.history, "history process")
                 elif fault == "broker":
                     self.kill_broker()
                 else:
