@@ -75,7 +75,7 @@ def bench_settings() -> Settings:
     return side_stack_settings(
         ROOT,
         "bench",
-        3,
+        20_000,
         {
             "ORDERSYNC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S),
             # the worker inherits the environment; the raw-HTTP reference uses the same value

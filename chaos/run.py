@@ -79,7 +79,7 @@ NOW = datetime.now(UTC)
 
 
 def chaos_settings() -> Settings:
-    return side_stack_settings(ROOT, "chaos", 4, {"ORDERSYNC_HTTP_TIMEOUT_S": "2"})
+    return side_stack_settings(ROOT, "chaos", 21_000, {"ORDERSYNC_HTTP_TIMEOUT_S": "2"})
 
 
 def store_names() -> list[str]:

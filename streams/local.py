@@ -85,14 +85,18 @@ class LocalProcess:
 
 
 def side_stack_settings(
-    root: Path, name: str, port_prefix: int, extra: Mapping[str, str] | None = None
+    root: Path, name: str, port_base: int, extra: Mapping[str, str] | None = None
 ) -> Settings:
     """Settings for a stack of its own (``make bench``, ``make chaos``) beside the demo's and
-    the tests': ``var/<name>``, and the usual ports with ``port_prefix`` in front of their
-    last four digits (Kafka ``<p>9092``, registry ``<p>8081``, worker ``<p>6066``, ...)."""
+    the tests': ``var/<name>``, and the usual ports plus ``port_base`` (Kafka
+    ``9092 + base``, registry ``8081 + base``, worker ``6066 + base``, ...).
+
+    Keep every port below 32768: above it the kernel hands out the source ports of
+    outgoing connections, and one to the sandbox once held the history's port as it
+    started (the bench's history failed to bind, twice in a row)."""
 
     def port(usual: int) -> str:
-        return str(port_prefix * 10_000 + usual)
+        return str(port_base + usual)
 
     return Settings.from_env(
         {
