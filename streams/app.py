@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import sys
 import time
 from contextlib import suppress
 from functools import partial
@@ -82,6 +83,18 @@ def freeze_start_up_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+def hand_over_the_interpreter_often() -> None:
+    """Let the worker's two threads take turns every 0.5 ms instead of every 5 ms.
+
+    Faust reads Kafka on a thread of its own, and each fetch crosses to the event loop's
+    thread in several steps (the socket read, the fetch's parse, the hand-over). While the
+    loop's thread was busy sending, the reading thread waited up to the interpreter's
+    switch interval for each step: waits of several milliseconds per record on its way
+    from the broker to the agent. The worker's CPU per event did not change.
+    """
+    sys.setswitchinterval(0.0005)
 
 
 def _raw_topic(app: faust.App, name: str) -> faust.TopicT:

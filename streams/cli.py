@@ -206,8 +206,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
 
             return main_replay(settings, args)
         case "worker":
-            from streams.app import build_worker, run
+            from streams.app import build_worker, hand_over_the_interpreter_often, run
 
+            hand_over_the_interpreter_often()
             run(build_worker(settings), settings)
             return 0
         case "history":
