@@ -1,8 +1,9 @@
 """What every connector shares: the HTTP call, its timing and the classification of answers.
 
 A platform connector only fills hooks (``actions``, ``auth_headers``, ``build_request``
-and, when the platform has one, ``is_already_done``); the base owns the client, the
-timeouts, redirects (never followed) and the status table:
+and, when the platform has one, ``is_already_done``, or ``classify`` where its answers say
+more than their status); the base owns the client, the timeouts, redirects (never
+followed) and the status table:
 
     2xx ............................. sent
     platform's "already done" ....... sent (ALREADY_DONE)
@@ -206,6 +207,10 @@ class Connector:
     def observe(self, response: StoreResponse) -> None:
         """Adapt to the platform's rate-limit headers; the default reads none."""
 
+    def classify(self, response: StoreResponse) -> tuple[bool, ReasonCode]:
+        """(retryable, reason) for a refusal; a platform may read more than the status."""
+        return classify_status(response.status_code)
+
     async def respond(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> StoreResponse:
@@ -272,7 +277,7 @@ class Connector:
         self.observe(response)
         if response.is_success or self.is_already_done(action, response):
             return response
-        retryable, reason = classify_status(response.status_code)
+        retryable, reason = self.classify(response)
         retry_after = retry_after_seconds(response.headers.get("retry-after"))
         if retry_after:
             self.limiter.pause(retry_after)

@@ -3,8 +3,9 @@
 Store URL: ``https://api.mercadolibre.com/``. ``platform_order_id`` is the Mercado Livre
 order id (numeric; anything else is INVALID_EVENT before a call). Auth: ``Authorization:
 Bearer <access token>``. Mercado Livre access tokens are short-lived and renewed with the
-refresh token ("Obtenção do Access Token"); the secret must hold a current token (renewal
-is outside the connector), an expired one is 401 → AUTH_REJECTED.
+refresh token ("Obtenção do Access Token") every 6 hours; the secret must hold a current
+token (renewal is the credentials store's job). An expired one is 401: TOKEN_EXPIRED,
+retryable, and the retry reads the secret again.
 
 Mercado Livre's calls act on the shipment, so every action first reads the order's
 shipment, as the ME1 guide does: ``GET orders/{order_id}/shipments`` → ``id``, ``mode``
@@ -34,7 +35,8 @@ Not supported (left out of ``actions``; the router records ACTION_UNSUPPORTED):
 - UPDATE_STATUS / START_HANDLING: orders have no seller-settable status.
 
 Errors: Mercado Livre answers ``{"message", "error", "status", "cause"}``: 401 (invalid or
-expired token) and 403 (the order belongs to another seller) → AUTH_REJECTED, 404 →
+expired token) → TOKEN_EXPIRED (a revoked grant ends dead-lettered after the last
+attempt), 403 (the order belongs to another seller) → AUTH_REJECTED, 404 →
 ORDER_NOT_FOUND, other 4xx (e.g. a transition the shipment does not allow) →
 HTTP_REJECTED, 429/5xx/timeouts retryable — all by the base. No per-seller rate limit is
 published; 429 with ``Retry-After`` is honoured by the base.
@@ -67,6 +69,11 @@ class MercadoLivreConnector(Connector):
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.require_credentials().reveal()}"}
+
+    def classify(self, response: StoreResponse) -> tuple[bool, ReasonCode]:
+        if response.status_code == 401:
+            return True, ReasonCode.TOKEN_EXPIRED
+        return super().classify(response)
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None = None

@@ -39,7 +39,9 @@ Rate: 180 requests/min per app, so 3 calls/s per store by default; a 429 with
 ``Retry-After`` pauses the store (base). The ``access_token`` never appears in an error
 message: the base names the path without the query string, and anything Tray echoes
 back is masked. Tray access tokens expire after 3 hours; refreshing them is the
-credentials store's job, an expired token is AUTH_REJECTED here.
+credentials store's job. An expired one is 401 with ``error_code`` 1000 ("Códigos de
+status e erros"): TOKEN_EXPIRED, retryable, and the retry reads the secret again. Other
+refusals (1001-1003 blocked, inactive or cancelled stores) stay AUTH_REJECTED.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 
 BRASILIA = timezone(timedelta(hours=-3), "BRT")
+TOKEN_EXPIRED_CODE = 1000  # "Loja ativa com o token expirado"
 STATUS_PAGE = 50
 MAX_STATUS_PAGES = 20
 EXCERPT_CHARS = 300
@@ -72,6 +75,11 @@ class TrayConnector(Connector):
 
     def auth_params(self) -> dict[str, str]:
         return {"access_token": self.require_credentials().reveal()}
+
+    def classify(self, response: StoreResponse) -> tuple[bool, ReasonCode]:
+        if response.status_code == 401 and _json(response).get("error_code") == TOKEN_EXPIRED_CODE:
+            return True, ReasonCode.TOKEN_EXPIRED
+        return super().classify(response)
 
     def is_already_done(self, action: Action, response: StoreResponse) -> bool:
         """Candidates only: ``execute`` confirms them against the order's invoices."""

@@ -46,6 +46,7 @@ ORIGIN_PARTITION = "ordersync.original.partition"
 ORIGIN_OFFSET = "ordersync.original.offset"
 RESEND_OF = "ordersync.resend.of"
 RESEND_FORCE = "ordersync.resend.force"
+CREDENTIALS_REFUSED = frozenset({ReasonCode.AUTH_REJECTED, ReasonCode.TOKEN_EXPIRED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,20 +114,17 @@ class ConnectorPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._pool: dict[str, tuple[IntegrationConfig, Connector]] = {}
+        self._stale: set[str] = set()
 
     def get(self, config: IntegrationConfig) -> Connector:
         held = self._pool.get(config.integration_id)
         if held is not None and held[0] == config:
+            if config.integration_id in self._stale:
+                self._stale.discard(config.integration_id)
+                held[1].credentials = self._credentials(config)
             return held[1]
-        credentials: Secret | None = None
-        if config.credentials_ref:
-            credentials = self.settings.secret(config.credentials_ref)
-            if credentials is None:
-                raise PermanentDeliveryError(
-                    f"secret {config.credentials_ref!r} is not set "
-                    f"(ORDERSYNC_SECRET_{config.credentials_ref} or the secrets directory)",
-                    reason_code=ReasonCode.CREDENTIALS_MISSING,
-                )
+        self._stale.discard(config.integration_id)
+        credentials = self._credentials(config)
         client = make_client(
             config.store_url,
             timeout_s=self.settings.http_timeout_s,
@@ -135,6 +133,29 @@ class ConnectorPool:
         connector = CONNECTORS[config.platform](config, credentials, client)
         self._pool[config.integration_id] = (config, connector)
         return connector
+
+    def _credentials(self, config: IntegrationConfig) -> Secret | None:
+        if not config.credentials_ref:
+            return None
+        credentials = self.settings.secret(config.credentials_ref)
+        if credentials is None:
+            raise PermanentDeliveryError(
+                f"secret {config.credentials_ref!r} is not set "
+                f"(ORDERSYNC_SECRET_{config.credentials_ref} or the secrets directory)",
+                reason_code=ReasonCode.CREDENTIALS_MISSING,
+            )
+        return credentials
+
+    def refused(self, config: IntegrationConfig) -> None:
+        """The platform refused the integration's credentials: read its secret again at
+        the next call.
+
+        A credentials store renews short-lived tokens (Tray's every 3 hours, Mercado
+        Livre's every 6) by rewriting the secret's file; the connector held the old one
+        until its configuration changed, so every retry and every operator's resend failed
+        the same way.
+        """
+        self._stale.add(config.integration_id)
 
     def secrets(self) -> list[str]:
         return [c.credentials.reveal() for _, c in self._pool.values() if c.credentials]
@@ -339,6 +360,8 @@ class Dispatcher:
             connector = self.pool.get(config)
             delivery = await connector.send(decision.action, event, decision.platform_status)
         except DeliveryError as exc:
+            if exc.reason_code in CREDENTIALS_REFUSED:
+                self.pool.refused(config)
             return self._failed(message, event, config, action, attempt, exc, state)
         state.record_delivery(event.event_id, action, update_kind(decision.action), event.sequence)
         sent = DispatchOutcome.for_event(

@@ -84,6 +84,10 @@ class PlatformEmulator:
         """(status, reason) when the request's credentials are wrong; None when right."""
         return None
 
+    def auth_error_body(self, request: web.Request, reason: str) -> Any:
+        """The body of that refusal, where the platform documents one."""
+        return {"error": reason}
+
     # -- test controls -----------------------------------------------------------------
     def fail_next(self, *faults: Fault) -> None:
         self.faults.extend(faults)
@@ -146,7 +150,7 @@ class PlatformEmulator:
             auth = self.auth_error(request)
             if auth is not None:
                 call.refused = auth[1]
-                return web.json_response({"error": auth[1]}, status=auth[0])
+                return web.json_response(self.auth_error_body(request, auth[1]), status=auth[0])
             missing = missing_fields(body, route.required) if route.required else []
             if missing:
                 call.refused = f"missing {', '.join(missing)}"

@@ -18,7 +18,9 @@ the emulator keeps each order's status, tracking code and attached NF-e and answ
 - ``GET /web_api/orders/statuses``: ``OrderStatuses[].OrderStatus`` paged by ``limit``
   and ``page`` with a ``paging.total``.
 
-Unknown orders answer 404. The ``access_token`` query parameter must match, else 401.
+Unknown orders answer 404. The ``access_token`` query parameter must match, else 401 with
+Tray's ``error_code`` 1000 ("token inválido ou expirado"); ``store_error_code`` (1001
+blocked, 1002 inactive, 1003 cancelled) refuses every call with that code instead.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ class TrayEmulator(PlatformEmulator):
     ) -> None:
         super().__init__()
         self.access_token = access_token
+        self.store_error_code: int | None = None
         self.statuses = list(statuses)
         self.cancelled_status = cancelled_status
         self.orders: dict[str, TrayOrder] = {}
@@ -195,9 +198,20 @@ class TrayEmulator(PlatformEmulator):
         return app
 
     def auth_error(self, request: web.Request) -> tuple[int, str] | None:
+        if self.store_error_code is not None:
+            return 401, f"store refused ({self.store_error_code})"
         if request.query.get("access_token") != self.access_token:
-            return 401, "Unauthorized"
+            return 401, "Token inválido ou expirado"
         return None
+
+    def auth_error_body(self, request: web.Request, reason: str) -> Any:
+        return {
+            "code": 401,
+            "url": request.path,
+            "name": "Unauthorized access",
+            "error_code": self.store_error_code or 1000,
+            "causes": [reason],
+        }
 
 
 EMULATOR = web.AppKey("tray_emulator", TrayEmulator)

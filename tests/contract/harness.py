@@ -69,6 +69,7 @@ def check_classification(
     *,
     secret: str = "test-secret-value",
     wrong_secret: str = "wrong-secret-value",
+    refused: tuple[type[DeliveryError], str] = (PermanentDeliveryError, "AUTH_REJECTED"),
     path: str = "",
     platform_status: str | None = None,
     **config_overrides: Any,
@@ -102,7 +103,7 @@ def check_classification(
         ("422", [Fault(422)], {}, PermanentDeliveryError, "HTTP_REJECTED"),
         ("slow", [Fault(200, delay_s=1.0)], {"timeout_s": 0.3}, RetryableDeliveryError, "TIMEOUT"),
         ("drop", [Fault(drop=True)], {}, RetryableDeliveryError, "CONNECTION_ERROR"),
-        ("credentials", [], {"use_secret": wrong_secret}, PermanentDeliveryError, "AUTH_REJECTED"),
+        ("credentials", [], {"use_secret": wrong_secret}, *refused),
     ]
     for name, faults, options, error_type, reason in cases:
         error = run(outcome(faults, **options))

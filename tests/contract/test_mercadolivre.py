@@ -9,7 +9,7 @@ import pytest
 from connectors.emulators.base import Fault
 from connectors.emulators.mercadolivre import MercadoLivreEmulator
 from connectors.mercadolivre import MercadoLivreConnector
-from streams.errors import DeliveryError, PermanentDeliveryError
+from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.records import Action, EventType
 from tests.contract.harness import check_classification, connected, run
 from tests.factories import AT, event
@@ -146,7 +146,29 @@ def dropping() -> MercadoLivreEmulator:
     [(Action.DELIVER, EventType.DELIVERED), (Action.SHIP_WITH_TRACKING, EventType.SHIPPED)],
 )
 def test_fault_table(action: Action, event_type: EventType) -> None:
-    check_classification(dropping, MercadoLivreConnector, action, event(event_type, order=ORDER))
+    check_classification(
+        dropping,
+        MercadoLivreConnector,
+        action,
+        event(event_type, order=ORDER),
+        refused=(RetryableDeliveryError, "TOKEN_EXPIRED"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "reason"),
+    [
+        (401, RetryableDeliveryError, "TOKEN_EXPIRED"),  # expires every 6 hours
+        (403, PermanentDeliveryError, "AUTH_REJECTED"),  # another seller's order
+    ],
+)
+def test_an_expired_token_is_retried_and_a_forbidden_order_is_not(
+    status: int, error_type: type[DeliveryError], reason: str
+) -> None:
+    emu = emulator(status="shipped")
+    emu.fail_next(Fault(status, body={"message": "refused", "status": status, "cause": []}))
+    error = run(send(emu, Action.DELIVER, EventType.DELIVERED))
+    assert isinstance(error, error_type) and error.reason_code == reason
 
 
 def test_a_single_dropped_lookup_is_resent_by_the_transport() -> None:
@@ -193,7 +215,7 @@ def test_the_token_never_appears_in_an_error() -> None:
     secret = "APP_USR-1234567890123456-112712-abcdef0123456789abcdef0123456789-123456789"
     emu = emulator()
     error = run(send(emu, Action.DELIVER, EventType.DELIVERED, secret=secret))
-    assert isinstance(error, PermanentDeliveryError) and error.reason_code == "AUTH_REJECTED"
+    assert isinstance(error, RetryableDeliveryError) and error.reason_code == "TOKEN_EXPIRED"
     assert secret not in str(error)
     assert emu.calls[0].headers["Authorization"] == f"Bearer {secret}"
 

@@ -13,7 +13,7 @@ from connectors.emulators.base import Call, Fault
 from connectors.emulators.tray import TrayEmulator, TrayOrder
 from connectors.tray import TrayConnector
 from streams.decision import OrderState, Send, Skip, decide
-from streams.errors import DeliveryError, PermanentDeliveryError
+from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, EventType, OrderEvent
 from tests.contract.harness import check_classification, connected, run
@@ -156,6 +156,7 @@ def test_fault_table_on_invoice() -> None:
         order_event(),
         secret=TOKEN,
         wrong_secret="expired-tray-token",
+        refused=(RetryableDeliveryError, "TOKEN_EXPIRED"),
         path=PATH,
     )
 
@@ -179,6 +180,8 @@ def test_tracking_code_and_date_are_put_on_the_order() -> None:
         (Fault(502), ReasonCode.HTTP_SERVER_ERROR, True),
         (Fault(400), ReasonCode.HTTP_REJECTED, False),
         (Fault(401), ReasonCode.AUTH_REJECTED, False),
+        (Fault(401, body={"code": 401, "error_code": 1000}), ReasonCode.TOKEN_EXPIRED, True),
+        (Fault(401, body={"code": 401, "error_code": 1001}), ReasonCode.AUTH_REJECTED, False),
     ],
 )
 def test_a_failed_tracking_update_is_classified(
@@ -190,6 +193,26 @@ def test_a_failed_tracking_update_is_classified(
     assert error.reason_code == reason and error.retryable is retryable
     if fault.retry_after:
         assert error.retry_after_s == 20.0
+
+
+@pytest.mark.parametrize(
+    ("valid_token", "store_error_code", "reason", "retryable"),
+    [
+        ("renewed-token", None, ReasonCode.TOKEN_EXPIRED, True),  # ours expired (3 hours)
+        (TOKEN, 1001, ReasonCode.AUTH_REJECTED, False),  # store blocked
+        (TOKEN, 1003, ReasonCode.AUTH_REJECTED, False),  # store cancelled
+    ],
+)
+def test_an_expired_token_is_retried_and_a_refused_store_is_not(
+    valid_token: str, store_error_code: int | None, reason: ReasonCode, retryable: bool
+) -> None:
+    emu = emulator()
+    emu.access_token = valid_token
+    emu.store_error_code = store_error_code
+    error = run(failure(emu, Action.CANCEL, order_event(EventType.CANCELED)))
+    assert error.reason_code == reason and error.retryable is retryable
+    assert emu.calls[0].refused is not None
+    assert TOKEN not in str(error)
 
 
 # -- UPDATE_STATUS ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import fastavro
@@ -16,6 +17,7 @@ import pytest
 
 import schemas
 from connectors.base import Connector, Delivery
+from connectors.emulators.tray import TrayEmulator
 from streams.codec import Codec
 from streams.dispatch import (
     ATTEMPT,
@@ -339,3 +341,40 @@ def test_retry_delay_honours_a_longer_retry_after(dispatcher: Dispatcher) -> Non
     handled = handle(dispatcher, message(event_record()))
     assert handled.retry is not None
     assert 29 < handled.retry.due_s - time.time() <= 30
+
+
+def test_a_token_the_platform_refused_is_read_again_for_the_retry(tmp_path: Path) -> None:
+    """A credentials store renews Tray's 3-hour tokens by rewriting the secret's file."""
+    secret = tmp_path / "TRAY_TOKEN"
+    secret.write_text("token-before")
+    emulator = TrayEmulator("token-after")
+    emulator.add_order("5678")
+    record = event_record(EventType.CANCELED, order="5678")
+
+    async def go() -> tuple[Handled, Handled]:
+        base = await emulator.start()
+        settings = Settings.from_env(
+            {
+                "ORDERSYNC_SECRETS_DIR": str(tmp_path),
+                "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "ORDERSYNC_RETRY_DELAYS_S": "1,5",
+            }
+        )
+        cfg = config(platform="tray", store_url=f"{base}/web_api/", credentials_ref="TRAY_TOKEN")
+        pool = ConnectorPool(settings)
+        dispatcher = Dispatcher(settings, LocalCodec(), Configs(cfg), pool, OrderStates({}))  # type: ignore[arg-type]
+        try:
+            first = await dispatcher.handle(message(record))
+            secret.write_text("token-after")
+            second = await dispatcher.handle(message(record, attempt=2))
+        finally:
+            await pool.close()
+            await emulator.stop()
+        return first, second
+
+    first, second = asyncio.run(go())
+    assert [(o.outcome, o.reason_code) for o in first.outcomes] == [
+        (Outcome.RETRY_SCHEDULED, "TOKEN_EXPIRED")
+    ]
+    assert [(o.outcome, o.attempt) for o in second.outcomes] == [(Outcome.SENT, 2)]
+    assert [c.query["access_token"] for c in emulator.calls] == ["token-before", "token-after"]
