@@ -176,6 +176,7 @@ class Connector:
     platform: ClassVar[str]
     actions: ClassVar[frozenset[Action]]
     default_rate_per_s: ClassVar[float | None] = None
+    retired_kept: ClassVar[int] = 4  # replaced credentials still masked in error texts
 
     def __init__(
         self,
@@ -185,6 +186,7 @@ class Connector:
     ) -> None:
         self.config = config
         self.credentials = credentials
+        self._retired: list[Secret] = []
         self.client = client
         self.limiter = RateLimiter(config.rate_limit_per_s or self.default_rate_per_s)
         self.breaker = CircuitBreaker()
@@ -228,11 +230,27 @@ class Connector:
 
     def secret_values(self) -> list[str]:
         """Every form of the credentials that must never leave in an error text."""
-        if self.credentials is None:
-            return []
-        secret = self.credentials.reveal()
-        parts = [secret, *secret.split(":")]  # key:token pairs leak by halves too
-        return [v for p in parts for v in (p, quote(p, safe=""))]
+        values: list[str] = []
+        for credentials in self.credentials_held():
+            secret = credentials.reveal()
+            parts = [secret, *secret.split(":")]  # key:token pairs leak by halves too
+            values += [v for p in parts for v in (p, quote(p, safe=""))]
+        return values
+
+    def credentials_held(self) -> list[Secret]:
+        """The credentials in use and the last ones they replaced."""
+        return ([self.credentials] if self.credentials else []) + self._retired
+
+    def renew_credentials(self, credentials: Secret) -> None:
+        """Send with ``credentials`` from now on.
+
+        The ones they replace stay masked: a send still in flight with them may fail
+        afterwards, and a platform may echo the token it refused.
+        """
+        held = self.credentials
+        if held is not None and held.reveal() != credentials.reveal():
+            self._retired = [held, *self._retired][: self.retired_kept]
+        self.credentials = credentials
 
     # -- mechanics -------------------------------------------------------------------
     def require_credentials(self) -> Secret:

@@ -39,9 +39,11 @@ Rate: 180 requests/min per app, so 3 calls/s per store by default; a 429 with
 ``Retry-After`` pauses the store (base). The ``access_token`` never appears in an error
 message: the base names the path without the query string, and anything Tray echoes
 back is masked. Tray access tokens expire after 3 hours; refreshing them is the
-credentials store's job. An expired one is 401 with ``error_code`` 1000 ("Códigos de
-status e erros"): TOKEN_EXPIRED, retryable, and the retry reads the secret again. Other
-refusals (1001-1003 blocked, inactive or cancelled stores) stay AUTH_REJECTED.
+credentials store's job. An expired or invalid one is 401 with ``error_code`` 1000
+("Códigos de status e erros": Tray does not tell the two apart): TOKEN_EXPIRED, retryable,
+and the retry reads the secret again (a wrong token ends dead-lettered after the last
+attempt). Other refusals (1001-1003 blocked, inactive or cancelled stores) stay
+AUTH_REJECTED.
 """
 
 from __future__ import annotations

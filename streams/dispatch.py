@@ -47,6 +47,7 @@ ORIGIN_OFFSET = "ordersync.original.offset"
 RESEND_OF = "ordersync.resend.of"
 RESEND_FORCE = "ordersync.resend.force"
 CREDENTIALS_REFUSED = frozenset({ReasonCode.AUTH_REJECTED, ReasonCode.TOKEN_EXPIRED})
+SECRET_RECHECK_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,22 +110,36 @@ class Handled:
 
 
 class ConnectorPool:
-    """One connector, and so one HTTP client with its connection pool, per integration."""
+    """One connector, and so one HTTP client with its connection pool, per integration.
 
-    def __init__(self, settings: Settings) -> None:
+    A credentials store renews short-lived tokens (Tray's every 3 hours, Mercado Livre's
+    every 6) by rewriting the secret's file, so a held connector's secret is read again
+    every ``recheck_s`` seconds, and at its next call after the platform refused it.
+    """
+
+    def __init__(self, settings: Settings, recheck_s: float = SECRET_RECHECK_S) -> None:
         self.settings = settings
+        self.recheck_s = recheck_s
         self._pool: dict[str, tuple[IntegrationConfig, Connector]] = {}
-        self._stale: set[str] = set()
+        self._read_at: dict[str, float] = {}  # integration -> when its secret was last read
 
     def get(self, config: IntegrationConfig) -> Connector:
         held = self._pool.get(config.integration_id)
         if held is not None and held[0] == config:
-            if config.integration_id in self._stale:
-                self._stale.discard(config.integration_id)
-                held[1].credentials = self._credentials(config)
-            return held[1]
-        self._stale.discard(config.integration_id)
-        credentials = self._credentials(config)
+            connector = held[1]
+            if config.credentials_ref and self._due(config.integration_id):
+                self._reread(config, connector)
+            return connector
+        credentials: Secret | None = None
+        if config.credentials_ref:
+            credentials = self.settings.secret(config.credentials_ref)
+            if credentials is None:
+                raise PermanentDeliveryError(
+                    f"secret {config.credentials_ref!r} is not set "
+                    f"(ORDERSYNC_SECRET_{config.credentials_ref} or the secrets directory)",
+                    reason_code=ReasonCode.CREDENTIALS_MISSING,
+                )
+            self._read_at[config.integration_id] = time.monotonic()
         client = make_client(
             config.store_url,
             timeout_s=self.settings.http_timeout_s,
@@ -134,31 +149,33 @@ class ConnectorPool:
         self._pool[config.integration_id] = (config, connector)
         return connector
 
-    def _credentials(self, config: IntegrationConfig) -> Secret | None:
-        if not config.credentials_ref:
-            return None
-        credentials = self.settings.secret(config.credentials_ref)
-        if credentials is None:
-            raise PermanentDeliveryError(
-                f"secret {config.credentials_ref!r} is not set "
-                f"(ORDERSYNC_SECRET_{config.credentials_ref} or the secrets directory)",
-                reason_code=ReasonCode.CREDENTIALS_MISSING,
-            )
-        return credentials
-
     def refused(self, config: IntegrationConfig) -> None:
-        """The platform refused the integration's credentials: read its secret again at
-        the next call.
+        """The platform refused the integration's credentials: read them at the next call."""
+        self._read_at.pop(config.integration_id, None)
 
-        A credentials store renews short-lived tokens (Tray's every 3 hours, Mercado
-        Livre's every 6) by rewriting the secret's file; the connector held the old one
-        until its configuration changed, so every retry and every operator's resend failed
-        the same way.
-        """
-        self._stale.add(config.integration_id)
+    def _due(self, integration_id: str) -> bool:
+        read_at = self._read_at.get(integration_id)
+        return read_at is None or time.monotonic() - read_at >= self.recheck_s
+
+    def _reread(self, config: IntegrationConfig, connector: Connector) -> None:
+        assert config.credentials_ref is not None
+        try:
+            current = self.settings.secret(config.credentials_ref)
+        except OSError:
+            current = None
+        if current is None:
+            # being rewritten, or gone: keep sending with the held secret, look again later
+            log.warning(
+                "secret %r of %s could not be read again; the held one is kept",
+                config.credentials_ref,
+                config.integration_id,
+            )
+            return
+        self._read_at[config.integration_id] = time.monotonic()
+        connector.renew_credentials(current)
 
     def secrets(self) -> list[str]:
-        return [c.credentials.reveal() for _, c in self._pool.values() if c.credentials]
+        return [s.reveal() for _, c in self._pool.values() for s in c.credentials_held()]
 
     async def close(self) -> None:
         for _, connector in self._pool.values():

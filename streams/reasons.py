@@ -81,7 +81,7 @@ PT_BR: dict[ReasonCode, str] = {
     ReasonCode.STORE_UNRESPONSIVE: "A loja não responde: envios pausados por alguns segundos",
     ReasonCode.HTTP_REJECTED: "A plataforma recusou a requisição",
     ReasonCode.AUTH_REJECTED: "Credenciais recusadas pela plataforma",
-    ReasonCode.TOKEN_EXPIRED: "Token de acesso expirado: tentado de novo com o token renovado",
+    ReasonCode.TOKEN_EXPIRED: "Token de acesso expirado ou inválido",
     ReasonCode.ORDER_NOT_FOUND: "Pedido não encontrado na plataforma",
     ReasonCode.REDIRECT_REFUSED: "A plataforma respondeu com redirecionamento",
     ReasonCode.CREDENTIALS_MISSING: "Credenciais da integração não encontradas",
