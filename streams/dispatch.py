@@ -276,7 +276,8 @@ class Dispatcher:
             released = False
             if state.blocked_by == event.event_id and handled.retry is None:
                 state.blocked_by = None  # resolved: sent, skipped or dead-lettered
-                released = await self._release_held(state, handled)
+                released = bool(state.held)
+                await self._release_held(state, handled)
             if _rebuilt_by_replay(message, handled, released):
                 # one round trip to the broker instead of two, while the slot is held
                 await asyncio.gather(self.publish(handled), self.states.put(message.key, state))
@@ -285,11 +286,9 @@ class Dispatcher:
                 await self.states.put(message.key, state)
         return handled
 
-    async def _release_held(self, state: OrderRecord, handled: Handled) -> bool:
-        """Handle the events held behind the resolved one; whether there were any."""
-        released = False
+    async def _release_held(self, state: OrderRecord, handled: Handled) -> None:
+        """Handle the events held behind the resolved one."""
         while state.held and state.blocked_by is None:
-            released = True
             held = state.held.pop(0)
             headers = {}
             if held.resend_of:
@@ -304,7 +303,6 @@ class Dispatcher:
                 handled.extend(event)
                 continue
             handled.extend(await self._process(message, event, state))
-        return released
 
     def _decode(self, message: SourceMessage) -> OrderEvent | Handled:
         try:
