@@ -63,7 +63,6 @@ BRASILIA = timezone(timedelta(hours=-3), "BRT")
 TOKEN_EXPIRED_CODE = 1000  # "Loja ativa com o token expirado"
 STATUS_PAGE = 50
 MAX_STATUS_PAGES = 20
-EXCERPT_CHARS = 300
 
 
 class TrayConnector(Connector):

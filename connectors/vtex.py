@@ -71,7 +71,6 @@ OMS = "api/oms/pvt/orders"
 # statuses at which an order has already been taken into handling
 HANDLING_OR_LATER = frozenset({"start-handling", "handling", "invoice", "invoiced"})
 CANCELED = frozenset({"cancel", "canceled"})
-EXCERPT_CHARS = 300
 
 
 class VtexConnector(Connector):
