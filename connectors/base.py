@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 from connectors.http import (
     BlockedAddressError,
@@ -37,7 +36,7 @@ from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliv
 from streams.reasons import ReasonCode
 from streams.records import Action, IntegrationConfig, OrderEvent, now_utc
 from streams.redact import redact
-from streams.settings import Secret
+from streams.secrets import MASKER, Secret
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 EXCERPT_CHARS = 300
@@ -176,7 +175,6 @@ class Connector:
     platform: ClassVar[str]
     actions: ClassVar[frozenset[Action]]
     default_rate_per_s: ClassVar[float | None] = None
-    retired_kept: ClassVar[int] = 4  # replaced credentials still masked in error texts
 
     def __init__(
         self,
@@ -186,7 +184,7 @@ class Connector:
     ) -> None:
         self.config = config
         self.credentials = credentials
-        self._retired: list[Secret] = []
+        self._mask_halves(credentials)
         self.client = client
         self.limiter = RateLimiter(config.rate_limit_per_s or self.default_rate_per_s)
         self.breaker = CircuitBreaker()
@@ -228,29 +226,21 @@ class Connector:
         response = await self.respond(action, event, platform_status)
         return response, not response.is_success  # call() only lets "already done" through
 
-    def secret_values(self) -> list[str]:
-        """Every form of the credentials that must never leave in an error text."""
-        values: list[str] = []
-        for credentials in self.credentials_held():
-            secret = credentials.reveal()
-            parts = [secret, *secret.split(":")]  # key:token pairs leak by halves too
-            values += [v for p in parts for v in (p, quote(p, safe=""))]
-        return values
-
-    def credentials_held(self) -> list[Secret]:
-        """The credentials in use and the last ones they replaced."""
-        return ([self.credentials] if self.credentials else []) + self._retired
-
     def renew_credentials(self, credentials: Secret) -> None:
         """Send with ``credentials`` from now on.
 
-        The ones they replace stay masked: a send still in flight with them may fail
-        afterwards, and a platform may echo the token it refused.
+        The ones they replace stay masked (the masker keeps every secret the process
+        held): a send still in flight with them may fail afterwards, and a platform may
+        echo the token it refused.
         """
-        held = self.credentials
-        if held is not None and held.reveal() != credentials.reveal():
-            self._retired = [held, *self._retired][: self.retired_kept]
+        self._mask_halves(credentials)
         self.credentials = credentials
+
+    @staticmethod
+    def _mask_halves(credentials: Secret | None) -> None:
+        # key:token pairs (VTEX, WooCommerce) go out by halves, in separate headers
+        if credentials is not None:
+            MASKER.add(credentials.reveal(), halves=True)
 
     # -- mechanics -------------------------------------------------------------------
     def require_credentials(self) -> Secret:
@@ -323,7 +313,7 @@ class Connector:
             return Delivery(response.status_code, latency_ms, already_done=already_done)
         # a new error, raised outside the handler, so the unmasked one is not its context
         raise type(failure)(
-            redact(str(failure), self.secret_values()),
+            redact(str(failure)),
             reason_code=failure.reason_code,
             http_status=failure.http_status,
             retry_after_s=failure.retry_after_s,

@@ -26,7 +26,8 @@ import schemas
 from streams import kafka_transport, metrics, topics
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
-from streams.dispatch import DUE, ConnectorPool, Dispatcher, Handled, SourceMessage
+from streams.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
+from streams.headers import Headers, due_seconds
 from streams.history.api import HistoryApi
 from streams.history.auth import Tokens
 from streams.history.resend import Resender
@@ -111,9 +112,10 @@ def _start_web(app: faust.App, web_app: web.Application, host: str, port: int) -
         log.info("%s API listening on http://%s:%d", app.conf.id, host, port)
 
 
-def _headers(raw: Any) -> dict[str, bytes]:
+def _headers(raw: Any) -> Headers:
+    """Every header as written: repeated names and empty values are the dispatcher's to judge."""
     items = raw.items() if isinstance(raw, dict) else (raw or [])
-    return {str(k): bytes(v) for k, v in items if v is not None}
+    return tuple((str(k), None if v is None else bytes(v)) for k, v in items)
 
 
 def _source(event: EventT) -> SourceMessage:
@@ -275,7 +277,7 @@ def build_worker(settings: Settings) -> faust.App:
 
     async def start_when_due(event: EventT, message: SourceMessage) -> None:
         try:
-            wait = int(message.header(DUE) or 0) / 1000 - time.time()
+            wait = due_seconds(message.headers) - time.time()
             if wait > 0:
                 await asyncio.sleep(wait)
             await start(event, message)
@@ -385,11 +387,10 @@ def build_history(settings: Settings) -> faust.App:
 def run(app: faust.App, settings: Settings) -> None:
     from faust.worker import Worker
 
-    secrets = tuple(s.reveal() for s in settings.env_secrets.values())
     logging_config = {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": "streams.logs.JsonFormatter", "secrets": secrets}},
+        "formatters": {"json": {"()": "streams.logs.JsonFormatter"}},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
         "root": {"level": settings.log_level.upper(), "handlers": ["console"]},
         # the registry client (httpx) logs every request at INFO; its answers are cached

@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import schemas
@@ -25,65 +25,81 @@ from streams import topics
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.decision import OrderState, Skip, decide, update_kind
-from streams.errors import DecodeError, DeliveryError, PermanentDeliveryError, ValidationError
+from streams.errors import (
+    DecodeError,
+    DeliveryError,
+    KeyMismatchError,
+    PermanentDeliveryError,
+    ValidationError,
+)
+from streams.headers import (
+    ATTEMPT,
+    ATTEMPTS,
+    DUE,
+    ERROR_CLASS,
+    ERROR_MESSAGE,
+    ERROR_REASON,
+    FIRST_FAILURE,
+    HTTP_STATUS,
+    LAST_FAILURE,
+    ORIGIN_OFFSET,
+    ORIGIN_PARTITION,
+    ORIGIN_TOPIC,
+    RESEND_FORCE,
+    RESEND_OF,
+    Control,
+    HeaderError,
+    Headers,
+    read_control,
+)
 from streams.lanes import OrderLanes, SendingSlots
 from streams.orderstate import HeldMessage, OrderRecord, OrderStates
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, IntegrationConfig, OrderEvent, Outcome, now_utc
 from streams.redact import redact
-from streams.settings import Secret, Settings
+from streams.secrets import Secret
+from streams.settings import Settings
 from streams.validation import business_errors
 
 log = logging.getLogger(__name__)
 EPOCH = datetime.fromtimestamp(0).astimezone()
-
-# headers ordersync writes on retry and dead-letter records
-ATTEMPT = "ordersync.attempt"
-DUE = "ordersync.retry.due"
-FIRST_FAILURE = "ordersync.failure.first"
-ORIGIN_TOPIC = "ordersync.original.topic"
-ORIGIN_PARTITION = "ordersync.original.partition"
-ORIGIN_OFFSET = "ordersync.original.offset"
-RESEND_OF = "ordersync.resend.of"
-RESEND_FORCE = "ordersync.resend.force"
 CREDENTIALS_REFUSED = frozenset({ReasonCode.AUTH_REJECTED, ReasonCode.TOKEN_EXPIRED})
 SECRET_RECHECK_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class SourceMessage:
+    """A record as read, and, once the dispatcher has read them, its control headers."""
+
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
-    headers: Mapping[str, bytes] = field(default_factory=dict)
+    headers: Headers = ()
     timestamp: float | None = None  # when it was published (Kafka record time, seconds)
-
-    def header(self, name: str) -> str | None:
-        value = self.headers.get(name)
-        return None if value is None else value.decode("utf-8", errors="replace")
+    control: Control | None = None  # None until read (and trusted) by the dispatcher
 
     @property
     def attempt(self) -> int:
         """The attempt this message is for: 1 from orders.events, n from a retry topic."""
-        return int(self.header(ATTEMPT) or 1)
+        return self.control.attempt if self.control else 1
 
     @property
     def resend_of(self) -> str | None:
-        return self.header(RESEND_OF)
+        return self.control.resend_of if self.control else None
+
+    @property
+    def forced(self) -> bool:
+        """An operator's ``--force`` resend: sent even past no-regression and dedupe."""
+        return self.control.force if self.control else False
 
     @property
     def origin(self) -> tuple[str, int, int]:
         """Where the event was first read, carried through the retry topics."""
-        topic = self.header(ORIGIN_TOPIC)
-        if topic is None:
-            return self.topic, self.partition, self.offset
-        return (
-            topic,
-            int(self.header(ORIGIN_PARTITION) or -1),
-            int(self.header(ORIGIN_OFFSET) or -1),
-        )
+        if self.control is not None and self.control.origin is not None:
+            return self.control.origin
+        return self.topic, self.partition, self.offset
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,9 +190,6 @@ class ConnectorPool:
         self._read_at[config.integration_id] = time.monotonic()
         connector.renew_credentials(current)
 
-    def secrets(self) -> list[str]:
-        return [s.reveal() for _, c in self._pool.values() for s in c.credentials_held()]
-
     async def close(self) -> None:
         for _, connector in self._pool.values():
             await connector.client.aclose()
@@ -209,6 +222,7 @@ class Dispatcher:
         self.pool = pool
         self.states = states
         self.publish = publish
+        self._events_topic = settings.topic(topics.EVENTS)
         self._lanes = OrderLanes()
         self._slots = SendingSlots(settings.dispatch_concurrency, settings.store_concurrency)
 
@@ -236,7 +250,34 @@ class Dispatcher:
             await self.publish(handled)
             return handled
 
+    def _read_control(self, message: SourceMessage) -> SourceMessage | Handled:
+        """``message`` with its control headers read, or its INVALID outcome."""
+        if message.control is not None:
+            return message
+        try:
+            control = read_control(
+                message.key,
+                message.value,
+                message.headers,
+                internal=message.topic != self._events_topic,
+                signing_key=self.settings.signing_key,
+            )
+        except HeaderError as exc:
+            try:  # the event's own ids, when it decodes, for the report
+                record = self.codec.decode(message.value, schemas.ORDER_EVENT)
+            except DecodeError:
+                record = None
+            return self._unreadable(
+                message, exc, ReasonCode(exc.reason_code), Outcome.INVALID, record
+            )
+        return replace(message, control=control)
+
     async def _handle(self, message: SourceMessage) -> Handled:
+        read = self._read_control(message)
+        if isinstance(read, Handled):
+            await self.publish(read)
+            return read
+        message = read
         event = self._decode(message)
         if isinstance(event, Handled):
             await self.publish(event)
@@ -262,7 +303,7 @@ class Dispatcher:
                     message.key,
                     message.value,
                     message.resend_of,
-                    message.header(RESEND_FORCE) == "1",
+                    message.forced,
                 )
             )
             await self.states.put(message.key, state)
@@ -290,13 +331,10 @@ class Dispatcher:
         """Handle the events held behind the resolved one."""
         while state.held and state.blocked_by is None:
             held = state.held.pop(0)
-            headers = {}
-            if held.resend_of:
-                headers[RESEND_OF] = held.resend_of.encode()
-            if held.force:
-                headers[RESEND_FORCE] = b"1"
+            # read, and trusted, when it was held
+            control = Control(resend_of=held.resend_of, force=held.force)
             message = SourceMessage(
-                held.topic, held.partition, held.offset, held.key, held.value, headers
+                held.topic, held.partition, held.offset, held.key, held.value, control=control
             )
             event = self._decode(message)
             if isinstance(event, Handled):
@@ -314,7 +352,16 @@ class Dispatcher:
             return self._unreadable(
                 message, ValidationError(errors), ReasonCode.INVALID_EVENT, Outcome.INVALID, record
             )
-        return OrderEvent.from_avro(record)
+        event = OrderEvent.from_avro(record)
+        expected = event.key.encode()
+        if message.key != expected:
+            # the key places the order's state and its lane: another order's, or none
+            given = "no key" if message.key is None else f"key {message.key[:120]!r}"
+            error = KeyMismatchError(f"{given}, but the event is of order {expected!r}")
+            return self._unreadable(
+                message, error, ReasonCode.KEY_MISMATCH, Outcome.INVALID, record
+            )
+        return event
 
     async def _process(
         self, message: SourceMessage, event: OrderEvent, state: OrderRecord
@@ -322,7 +369,7 @@ class Dispatcher:
         config = self.configs.get(event.integration)
         platform = config.platform if config else ""
         connector_cls = CONNECTORS.get(platform)
-        forced = message.header(RESEND_FORCE) == "1"
+        forced = message.forced
         order_state = OrderState() if forced else OrderState(state.delivered)
         decision = decide(
             event, config, order_state, connector_cls.actions if connector_cls else None
@@ -403,7 +450,7 @@ class Dispatcher:
         exc: DeliveryError,
         state: OrderRecord,
     ) -> Handled:
-        text = redact(str(exc), self.pool.secrets())
+        text = redact(str(exc))
         retry = exc.retryable and attempt < self.settings.max_attempts
         outcome = DispatchOutcome.for_event(
             event,
@@ -434,17 +481,19 @@ class Dispatcher:
         delay = min(max(delay, retry_after_s or 0.0), self.settings.retry_max_delay_s)
         due = time.time() + delay
         topic, partition, offset = message.origin
+        control = message.control or Control()
         headers = {
             ATTEMPT: str(next_attempt).encode(),
             DUE: str(int(due * 1000)).encode(),
-            FIRST_FAILURE: (message.headers.get(FIRST_FAILURE) or now_utc().isoformat().encode()),
+            FIRST_FAILURE: (control.first_failure or now_utc().isoformat()).encode(),
             ORIGIN_TOPIC: topic.encode(),
             ORIGIN_PARTITION: str(partition).encode(),
             ORIGIN_OFFSET: str(offset).encode(),
         }
-        for name in (RESEND_OF, RESEND_FORCE):
-            if name in message.headers:
-                headers[name] = message.headers[name]
+        if control.resend_of:
+            headers[RESEND_OF] = control.resend_of.encode()
+        if control.force:
+            headers[RESEND_FORCE] = b"1"
         retry_topic = topics.RETRY_1 if next_attempt == 2 else topics.RETRY_2
         return OutgoingRecord(
             self.settings.topic(retry_topic),
@@ -465,7 +514,7 @@ class Dispatcher:
         record: Mapping[str, object] | None = None,
     ) -> Handled:
         tenant, integration, order = _parse_key(message.key)
-        text = redact(f"{type(exc).__name__}: {exc}", self.pool.secrets())
+        text = redact(f"{type(exc).__name__}: {exc}")
         fields = record or {}
         occurred = fields.get("occurred_at")
         sequence = fields.get("sequence")
@@ -501,20 +550,21 @@ class Dispatcher:
         text: str = "",
     ) -> OutgoingRecord:
         topic, partition, offset = message.origin
-        now = now_utc().isoformat().encode()
+        now = now_utc().isoformat()
+        first = message.control.first_failure if message.control else None
         headers = [
             (ORIGIN_TOPIC, topic.encode()),
             (ORIGIN_PARTITION, str(partition).encode()),
             (ORIGIN_OFFSET, str(offset).encode()),
-            ("ordersync.error.class", error_class.encode()),
-            ("ordersync.error.reason", reason.encode()),
-            ("ordersync.error.message", text[:2000].encode()),
-            ("ordersync.attempts", str(attempts).encode()),
-            (FIRST_FAILURE, message.headers.get(FIRST_FAILURE) or now),
-            ("ordersync.failure.last", now),
+            (ERROR_CLASS, error_class.encode()),
+            (ERROR_REASON, reason.encode()),
+            (ERROR_MESSAGE, text[:2000].encode()),
+            (ATTEMPTS, str(attempts).encode()),
+            (FIRST_FAILURE, (first or now).encode()),
+            (LAST_FAILURE, now.encode()),
         ]
         if http_status is not None:
-            headers.append(("ordersync.http.status", str(http_status).encode()))
+            headers.append((HTTP_STATUS, str(http_status).encode()))
         return OutgoingRecord(self.settings.topic(topics.DLT), message.key, message.value, headers)
 
 

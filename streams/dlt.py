@@ -20,8 +20,15 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 import schemas
 from streams import topics
 from streams.codec import Codec
-from streams.dispatch import RESEND_OF
 from streams.errors import InvalidInputError
+from streams.headers import (
+    ERROR_REASON,
+    LAST_FAILURE,
+    RESEND_BY,
+    RESEND_OF,
+    require_signing_key,
+    signed,
+)
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, OrderEvent, Outcome
 from streams.settings import Settings
@@ -118,6 +125,7 @@ def replay(
     report.event_ids = [event.event_id for _, event in chosen]
     if dry_run:
         return report
+    signing_key = require_signing_key(settings.signing_key)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
     events_topic = settings.topic(topics.EVENTS)
     outcomes_topic = settings.topic(topics.OUTCOMES)
@@ -132,11 +140,15 @@ def replay(
             resend_of=link,
             outcome_id=str(uuid.uuid4()),
         )
+        control = [
+            (RESEND_OF, resent.outcome_id.encode()),
+            (RESEND_BY, operator[:200].encode()),
+        ]
         producer.produce(
             events_topic,
             key=message.key(),
             value=message.value(),
-            headers=[(RESEND_OF, resent.outcome_id.encode())],
+            headers=signed(message.key(), message.value(), control, signing_key),
         )
         producer.produce(
             outcomes_topic,
@@ -157,11 +169,11 @@ def _matches(event: OrderEvent, headers: dict[str, str], selection: ReplayFilter
         return False
     if selection.tenant and event.tenant != selection.tenant:
         return False
-    if selection.reason and headers.get("ordersync.error.reason") != selection.reason:
+    if selection.reason and headers.get(ERROR_REASON) != selection.reason:
         return False
     if selection.since or selection.until:
         try:
-            failed_at = datetime.fromisoformat(headers.get("ordersync.failure.last", ""))
+            failed_at = datetime.fromisoformat(headers.get(LAST_FAILURE, ""))
         except ValueError:
             return False
         if selection.since and failed_at < selection.since:

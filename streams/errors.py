@@ -4,7 +4,9 @@
     ├── ConfigurationError          bad settings; raised at start-up
     ├── InvalidInputError           bad record or file; never retried
     │   ├── DecodeError             bytes that are not a decodable Confluent-framed record
-    │   └── ValidationError         decoded, but breaks a field or business rule
+    │   ├── ValidationError         decoded, but breaks a field or business rule
+    │   ├── KeyMismatchError        the record's key is not its event's order key
+    │   └── HeaderError             a control header ordersync cannot honour (headers.py)
     └── DeliveryError               a platform call did not succeed
         ├── RetryableDeliveryError  timeouts, connection errors, 408/425/429/5xx
         └── PermanentDeliveryError  other 4xx, refused addresses, missing credentials
@@ -54,6 +56,10 @@ class ValidationError(InvalidInputError):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(str(e) for e in errors))
         self.errors = errors
+
+
+class KeyMismatchError(InvalidInputError):
+    reason_code = "KEY_MISMATCH"
 
 
 class DeliveryError(OrdersyncError):

@@ -1,4 +1,5 @@
-"""Faust's aiokafka transport with three faults mended, each of which can skip or reorder events.
+"""Faust's aiokafka transport with four faults mended, each of which can skip, reorder or
+stop events.
 
 **Seeking a never-committed partition.**
 After a rebalance Faust lets the fetcher run while tables recover, drops what it fetched,
@@ -21,6 +22,13 @@ offsets unless it starts "more than one" after the committed offset, but the com
 offset is the next one to read: with 31 committed and 32.. acked, 31 (never handed to an
 agent, e.g. dropped during a rebalance) would be committed past. Here the head must be
 the committed offset itself, or covered by a known gap in the partition.
+
+**A header name that is not UTF-8.** Kafka types a header's name as a string, but a
+producer may write any bytes there (librdkafka does), and aiokafka's record parser then
+raises ``UnicodeDecodeError`` for the whole fetch: the consumer stopped, and stopped again
+at the same offset after every restart. Such a batch is read again by a parser that
+decodes the names with U+FFFD in place of the bad bytes; its records reach the agents,
+which judge their headers like any others.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
+from aiokafka.consumer import fetcher
+from aiokafka.record import default_records
+from aiokafka.record.memory_records import MemoryRecords
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -124,6 +135,81 @@ class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
 
 
+class _LenientSlice(bytes):
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        return super().decode(encoding, "replace")
+
+
+class _LenientBuffer(bytearray):
+    """Slices decode with U+FFFD for bad bytes: what the parser decodes is header names."""
+
+    def __getitem__(self, index: Any) -> Any:
+        item = super().__getitem__(index)
+        return _LenientSlice(item) if isinstance(index, slice) else item
+
+
+class _LenientBatch(default_records._DefaultRecordBatchPy):
+    def __iter__(self) -> _LenientBatch:
+        self._maybe_uncompress()
+        self._buffer: bytearray = _LenientBuffer(self._buffer)
+        return self
+
+
+class _BatchReadAgain:
+    """One record batch: read by aiokafka's parser, and again leniently if a header name
+    in it is not UTF-8 (the records already handed out are not handed out twice)."""
+
+    def __init__(self, batch: Any, raw: bytes) -> None:
+        self._batch = batch
+        self._raw = raw
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._batch, name)
+
+    def __next__(self) -> Any:
+        return next(self._batch)
+
+    def __iter__(self) -> Any:
+        last = -1
+        try:
+            for record in self._batch:
+                last = record.offset
+                yield record
+        except UnicodeDecodeError:
+            log.warning("a record header name is not UTF-8; reading its batch leniently")
+            for record in _LenientBatch(self._raw):
+                if record.offset > last:
+                    yield record
+
+
+class LenientMemoryRecords:
+    """aiokafka's ``MemoryRecords``, whose batches survive a header name that is not UTF-8."""
+
+    def __init__(self, data: bytes) -> None:
+        self._records = MemoryRecords(data)
+        self._data = memoryview(data)
+        self._position = 0
+
+    def size_in_bytes(self) -> int:
+        return int(self._records.size_in_bytes())
+
+    def has_next(self) -> bool:
+        return bool(self._records.has_next())
+
+    def next_batch(self) -> Any:
+        batch = self._records.next_batch()
+        if batch is None:
+            return None
+        # every batch format starts with its offset (8 bytes) and the size of the rest (4)
+        start = self._position
+        size = int.from_bytes(self._data[start + 8 : start + 12], "big", signed=True)
+        self._position = start + 12 + size
+        if getattr(batch, "magic", 2) < 2:
+            return batch  # the legacy formats have no headers
+        return _BatchReadAgain(batch, bytes(self._data[start : self._position]))
+
+
 def register() -> None:
-    """Make ``ordersync-kafka://host:port`` name this transport."""
+    """Make ``ordersync-kafka://host:port`` name this transport, with lenient header names."""
     drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
+    fetcher.MemoryRecords = LenientMemoryRecords

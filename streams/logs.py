@@ -1,7 +1,7 @@
 """Structured JSON logs: one object per line, with the ids a log line is about.
 
 Pass ids with ``extra={"event_id": ..., "order": ..., "integration": ...}``. Messages go
-through ``redact`` so a secret that slipped into one is masked on the way out.
+through ``redact``: every secret the process holds is masked on the way out.
 """
 
 from __future__ import annotations
@@ -16,26 +16,22 @@ IDS = ("event_id", "order", "integration", "tenant", "topic", "partition", "offs
 
 
 class JsonFormatter(logging.Formatter):
-    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
-        super().__init__()
-        self.secrets = secrets
-
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": redact(record.getMessage(), self.secrets),
+            "msg": redact(record.getMessage()),
         }
         for name in IDS:
             if hasattr(record, name):
                 entry[name] = getattr(record, name)
         if record.exc_info:
-            entry["exc"] = redact(self.formatException(record.exc_info), self.secrets)
+            entry["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def json_handler(secrets: tuple[str, ...] = ()) -> logging.Handler:
+def json_handler() -> logging.Handler:
     handler = logging.StreamHandler()
-    handler.setFormatter(JsonFormatter(secrets))
+    handler.setFormatter(JsonFormatter())
     return handler

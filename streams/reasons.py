@@ -34,6 +34,9 @@ class ReasonCode(StrEnum):
     UNDECODABLE = "UNDECODABLE"
     INVALID_EVENT = "INVALID_EVENT"
     OVERSIZED = "OVERSIZED"
+    KEY_MISMATCH = "KEY_MISMATCH"
+    BAD_CONTROL_HEADER = "BAD_CONTROL_HEADER"
+    FORGED_CONTROL_HEADER = "FORGED_CONTROL_HEADER"
     # platform answers
     HTTP_SERVER_ERROR = "HTTP_SERVER_ERROR"
     RATE_LIMITED = "RATE_LIMITED"
@@ -74,6 +77,9 @@ PT_BR: dict[ReasonCode, str] = {
     ReasonCode.UNDECODABLE: "Mensagem ilegível",
     ReasonCode.INVALID_EVENT: "Evento com dados inválidos",
     ReasonCode.OVERSIZED: "Mensagem grande demais",
+    ReasonCode.KEY_MISMATCH: "Chave da mensagem não corresponde ao pedido do evento",
+    ReasonCode.BAD_CONTROL_HEADER: "Cabeçalho de controle ilegível",
+    ReasonCode.FORGED_CONTROL_HEADER: "Cabeçalho de controle sem assinatura do ordersync",
     ReasonCode.HTTP_SERVER_ERROR: "Erro no servidor da plataforma",
     ReasonCode.RATE_LIMITED: "Limite de requisições da plataforma atingido",
     ReasonCode.TIMEOUT: "A plataforma não respondeu a tempo",

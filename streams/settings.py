@@ -11,31 +11,27 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from streams.errors import ConfigurationError
+from streams.secrets import Secret
 
 
-class Secret:
-    """A credential value that never prints itself."""
+def _api_token(value: str) -> Secret:
+    """``<tenant>:<role>:<token>``: the token alone is masked too (not the tenant or role)."""
+    Secret(value.rsplit(":", 1)[-1])
+    return Secret(value)
 
-    __slots__ = ("_value",)
 
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+def dsn_password(dsn: str) -> str | None:
+    """The password of a ClickHouse DSN (``user:pass@`` or ``?password=``), if any."""
+    if not dsn.startswith(("http://", "https://")):
+        return None
+    parts = urlsplit(dsn)
+    if parts.password:
+        return unquote(parts.password)
+    given = parse_qs(parts.query).get("password")
+    return given[0] if given else None
 
 
 def _delays(raw: str) -> tuple[float, ...]:
@@ -57,7 +53,8 @@ class Settings:
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_controller_port: int = 9093
     registry_url: str = "http://127.0.0.1:8081/apis/ccompat/v7"
-    clickhouse_dsn: str = ""
+    # may carry a password: never printed, and the password is masked wherever it shows
+    clickhouse_dsn: str = field(default="", repr=False)
     topic_prefix: str = ""
     partitions: int = 12
     bind_host: str = "127.0.0.1"
@@ -87,6 +84,13 @@ class Settings:
     api_tokens: Mapping[str, Secret] = field(default_factory=dict, repr=False)
     # the token ordersync's own commands (resend) present to the history API
     client_token: Secret | None = field(default=None, repr=False)
+    # signs the control headers resend and dlt replay put on orders.events
+    signing_key: Secret | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        password = dsn_password(self.clickhouse_dsn)
+        if password:
+            Secret(password)  # registered with the masker: logs and errors never show it
 
     @property
     def kafka_port(self) -> int:
@@ -171,12 +175,15 @@ class Settings:
                 if key.startswith("ORDERSYNC_SECRET_")
             },
             api_tokens={
-                key: Secret(value)
+                key: _api_token(value)
                 for key, value in env.items()
                 if key.startswith("ORDERSYNC_API_TOKEN_")
             },
             client_token=Secret(env["ORDERSYNC_CLIENT_TOKEN"])
             if env.get("ORDERSYNC_CLIENT_TOKEN")
+            else None,
+            signing_key=Secret(env["ORDERSYNC_SIGNING_KEY"])
+            if env.get("ORDERSYNC_SIGNING_KEY")
             else None,
         )
         settings.validate()
@@ -206,6 +213,8 @@ class Settings:
             raise ConfigurationError("ORDERSYNC_DISPATCH_CONCURRENCY: must be at least 1")
         if self.store_concurrency < 1:
             raise ConfigurationError("ORDERSYNC_STORE_CONCURRENCY: must be at least 1")
+        if self.signing_key is not None and len(self.signing_key.reveal()) < 32:
+            raise ConfigurationError("ORDERSYNC_SIGNING_KEY: at least 32 characters")
 
     def secret(self, reference: str) -> Secret | None:
         """Resolve a credentials reference: the environment first, then the secrets dir."""

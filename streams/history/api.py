@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from streams.errors import ConfigurationError
 from streams.history.auth import Principal, Tokens
 from streams.history.report import FilterError, ReportFilters
 from streams.history.resend import OPEN_ERRORS, Resender, Selection
@@ -209,11 +210,14 @@ class HistoryApi:
         except (TypeError, ValueError) as exc:
             raise web.HTTPBadRequest(text=f"bad resend request: {exc}") from None
         operator = f"{principal.name}" + (f" ({body['operator']})" if body.get("operator") else "")
-        report = await asyncio.to_thread(
-            self.resender.resend,
-            selection,
-            operator,
-            bool(body.get("dry_run")),
-            bool(body.get("force")),
-        )
+        try:
+            report = await asyncio.to_thread(
+                self.resender.resend,
+                selection,
+                operator,
+                bool(body.get("dry_run")),
+                bool(body.get("force")),
+            )
+        except ConfigurationError as exc:  # no signing key: nothing was resent
+            return _json({"error": str(exc)}, status=503)
         return _json(report.as_dict())

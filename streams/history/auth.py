@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from streams.errors import ConfigurationError
-from streams.settings import Secret
+from streams.secrets import Secret
 
 ROLES = ("viewer", "operator")
 ALL_TENANTS = "*"

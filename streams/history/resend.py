@@ -19,14 +19,13 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 import schemas
 from streams import topics
 from streams.codec import Codec
-from streams.dispatch import RESEND_FORCE, RESEND_OF
+from streams.headers import RESEND_BY, RESEND_FORCE, RESEND_OF, require_signing_key, signed
 from streams.history.store import HistoryStore
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, Outcome, now_utc
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-RESEND_BY = "ordersync.resend.by"
 MAX_RESEND = 10_000
 MAX_REMEMBERED = 100_000
 OPEN_ERRORS = ("DEAD_LETTERED", "FAILED", "INVALID")
@@ -158,6 +157,7 @@ class Resender:
         if dry_run or not rows:
             report.resent = [r["event_id"] for r in rows] if dry_run else []
             return report
+        signing_key = require_signing_key(self.settings.signing_key)
         originals = self._fetch([tuple(r["source"]) for r in rows])
         producer = Producer(
             {"bootstrap.servers": self.settings.kafka_bootstrap, "enable.idempotence": True}
@@ -176,16 +176,17 @@ class Resender:
                 continue
             key, value = original
             resent = self._resent_outcome(row, operator)
+            control = [
+                (RESEND_OF, resent.outcome_id.encode()),
+                (RESEND_BY, operator[:200].encode()),
+                # forced: sent even if a newer update of its kind already went out
+                *([(RESEND_FORCE, b"1")] if force else []),
+            ]
             producer.produce(
                 events_topic,
                 key=key,
                 value=value,
-                headers=[
-                    (RESEND_OF, resent.outcome_id.encode()),
-                    (RESEND_BY, operator.encode()),
-                    # forced: sent even if a newer update of its kind already went out
-                    *([(RESEND_FORCE, b"1")] if force else []),
-                ],
+                headers=signed(key, value, control, signing_key),
             )
             producer.produce(
                 outcomes_topic,

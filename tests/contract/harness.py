@@ -24,7 +24,7 @@ from connectors.emulators.base import Fault, PlatformEmulator
 from connectors.http import make_client
 from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.records import Action, OrderEvent
-from streams.settings import Secret
+from streams.secrets import Secret
 from tests.factories import config
 
 LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)

@@ -19,18 +19,12 @@ import schemas
 from connectors.base import Connector, Delivery
 from connectors.emulators.tray import TrayEmulator
 from streams.codec import Codec
-from streams.dispatch import (
-    ATTEMPT,
-    RESEND_FORCE,
-    RESEND_OF,
-    ConnectorPool,
-    Dispatcher,
-    Handled,
-    SourceMessage,
-)
+from streams.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.headers import ATTEMPT, RESEND_FORCE, RESEND_OF, signed
 from streams.orderstate import OrderStates
 from streams.records import Action, EventType, IntegrationConfig, OrderEvent, Outcome
+from streams.secrets import Secret
 from streams.settings import Settings
 from tests.factories import config, event_record
 
@@ -78,20 +72,27 @@ class Pool(ConnectorPool):
         return ScriptedConnector(config, None, None)  # type: ignore[arg-type]
 
 
+SIGNING_KEY = "signing-key-of-the-unit-tests-0123456789"
+ENV = {"ORDERSYNC_RETRY_DELAYS_S": "1,5", "ORDERSYNC_SIGNING_KEY": SIGNING_KEY}
+
+
 @pytest.fixture
 def dispatcher() -> Dispatcher:
     ScriptedConnector.script = []
     ScriptedConnector.calls = []
-    settings = Settings.from_env({"ORDERSYNC_RETRY_DELAYS_S": "1,5"})
+    settings = Settings.from_env(ENV)
     return Dispatcher(settings, LocalCodec(), Configs(config()), Pool(settings), OrderStates({}))  # type: ignore[arg-type]
 
 
 def message(record: dict[str, Any], attempt: int = 1, offset: int = 0) -> SourceMessage:
+    """The event as read from orders.events, or, for a later attempt, from its retry topic."""
     codec = LocalCodec()
     value = codec.encode("orders.events", schemas.ORDER_EVENT, record)
     key = f"{record['tenant']}/{record['integration']}/{record['platform_order_id']}".encode()
-    headers = {ATTEMPT: str(attempt).encode()} if attempt > 1 else {}
-    return SourceMessage("orders.events", 0, offset, key, value, headers)
+    if attempt == 1:
+        return SourceMessage("orders.events", 0, offset, key, value)
+    topic = "orders.retry.1" if attempt == 2 else "orders.retry.2"
+    return SourceMessage(topic, 0, offset, key, value, ((ATTEMPT, str(attempt).encode()),))
 
 
 def handle(dispatcher: Dispatcher, msg: SourceMessage) -> Handled:
@@ -208,9 +209,11 @@ def test_replayed_delivery_is_not_sent_twice_and_its_outcome_is_recorded_again(
     assert again.outcome_id == sent.outcome_id
 
 
-def resend(msg: SourceMessage, force: bool = False) -> SourceMessage:
-    headers = {RESEND_OF: b"resend-1", **({RESEND_FORCE: b"1"} if force else {})}
-    return replace(msg, offset=msg.offset + 100, headers=headers)
+def resend(msg: SourceMessage, force: bool = False, key: str = SIGNING_KEY) -> SourceMessage:
+    """What ordersync's resend puts back on orders.events: signed control headers."""
+    control = [(RESEND_OF, b"resend-1"), *([(RESEND_FORCE, b"1")] if force else [])]
+    headers = signed(msg.key, msg.value, control, Secret(key))
+    return replace(msg, offset=msg.offset + 100, headers=tuple(headers))  # type: ignore[arg-type]
 
 
 def test_a_resend_of_a_delivered_event_is_recorded_not_sent_unless_forced(
@@ -255,7 +258,7 @@ class LoggedStates(OrderStates):
 
 
 def logged_dispatcher(writes: Writes, states: OrderStates | None = None) -> Dispatcher:
-    settings = Settings.from_env({"ORDERSYNC_RETRY_DELAYS_S": "1,5"})
+    settings = Settings.from_env(ENV)
     return Dispatcher(
         settings,
         LocalCodec(),
@@ -378,3 +381,80 @@ def test_a_token_the_platform_refused_is_read_again_for_the_retry(tmp_path: Path
     ]
     assert [(o.outcome, o.attempt) for o in second.outcomes] == [(Outcome.SENT, 2)]
     assert [c.query["access_token"] for c in emulator.calls] == ["token-before", "token-after"]
+
+
+# -- headers and keys are input ----------------------------------------------------------
+def invalid_reason(handled: Handled) -> tuple[Outcome, str]:
+    [outcome] = handled.outcomes
+    assert len(handled.dead_letters) == 1, "an INVALID record is dead-lettered"
+    return outcome.outcome, outcome.reason_code
+
+
+@pytest.mark.parametrize(
+    ("headers", "reason"),
+    [
+        (((ATTEMPT, b"not-a-number"),), "FORGED_CONTROL_HEADER"),
+        (((ATTEMPT, b"2"),), "FORGED_CONTROL_HEADER"),  # was acked with no outcome
+        (((RESEND_FORCE, b"1"),), "FORGED_CONTROL_HEADER"),  # would skip dedupe
+        (((RESEND_OF, b"x"), ("ordersync.signature", b"00" * 32)), "FORGED_CONTROL_HEADER"),
+        (((ATTEMPT, None),), "FORGED_CONTROL_HEADER"),
+    ],
+    ids=["garbage-attempt", "attempt-2", "force", "bad-signature", "empty-value"],
+)
+def test_control_headers_from_a_producer_are_invalid_not_obeyed(
+    dispatcher: Dispatcher, headers: Any, reason: str
+) -> None:
+    record = event_record()
+    handled = handle(dispatcher, replace(message(record), headers=headers))
+    assert invalid_reason(handled) == (Outcome.INVALID, reason)
+    assert handled.outcomes[0].event_id == record["event_id"]  # the report names the event
+    assert ScriptedConnector.calls == []
+
+
+def test_a_resend_signed_with_another_key_or_altered_is_refused(dispatcher: Dispatcher) -> None:
+    record = event_record()
+    forged = resend(message(record), force=True, key="someone-elses-key-0123456789-abcdef")
+    assert invalid_reason(handle(dispatcher, forged)) == (Outcome.INVALID, "FORGED_CONTROL_HEADER")
+    other = event_record(EventType.CANCELED, order=record["platform_order_id"])
+    # the signature covers the value: the headers cannot be moved to another event
+    moved = replace(resend(message(record), force=True), value=message(other).value)
+    assert invalid_reason(handle(dispatcher, moved)) == (Outcome.INVALID, "FORGED_CONTROL_HEADER")
+    assert ScriptedConnector.calls == []
+
+
+def test_headers_outside_the_prefix_are_the_producers_own(dispatcher: Dispatcher) -> None:
+    headers = (("traceparent", b"00-abc"), ("\ufffd\ufffd", b"\xff\xfe"), ("x-empty", None))
+    handled = handle(dispatcher, replace(message(event_record()), headers=headers))
+    assert [o.outcome for o in handled.outcomes] == [Outcome.SENT]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        ((ATTEMPT, b"two"),),
+        ((ATTEMPT, b"\xff\xfe"),),
+        ((ATTEMPT, b"2"), (ATTEMPT, b"3")),
+        ((ATTEMPT, b"-1"),),
+        ((ATTEMPT, b"2"), ("ordersync.original.topic", b"orders.events")),
+        ((ATTEMPT, b"2"), ("ordersync.retry.due", b"soon")),
+    ],
+    ids=["word", "not-utf8", "twice", "negative", "origin-half", "due"],
+)
+def test_a_retry_record_whose_headers_do_not_parse_is_invalid(
+    dispatcher: Dispatcher, headers: Any
+) -> None:
+    handled = handle(dispatcher, replace(message(event_record(), attempt=2), headers=headers))
+    assert invalid_reason(handled) == (Outcome.INVALID, "BAD_CONTROL_HEADER")
+    assert ScriptedConnector.calls == []
+
+
+@pytest.mark.parametrize("key", [None, b"", b"acme/loja-1/another-order", b"\xff\xfe"])
+def test_a_key_that_is_not_the_events_order_is_invalid(
+    dispatcher: Dispatcher, key: bytes | None
+) -> None:
+    record = event_record()
+    handled = handle(dispatcher, replace(message(record), key=key))
+    assert invalid_reason(handled) == (Outcome.INVALID, "KEY_MISMATCH")
+    assert handled.outcomes[0].platform_order_id == record["platform_order_id"]
+    assert dispatcher.states.table == {}, "no order's state is touched"
+    assert ScriptedConnector.calls == []

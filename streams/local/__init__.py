@@ -143,8 +143,8 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
 class LocalRun:
     """The sandbox platform, one dispatch worker and the history process.
 
-    It makes an all-tenants operator token for itself (``api``) and hands it to the
-    history process and to the commands it runs.
+    It makes an all-tenants operator token for itself (``api``) and a signing key for
+    resends, and hands them to the processes and to the commands it runs.
     """
 
     def __init__(
@@ -156,6 +156,7 @@ class LocalRun:
             {
                 "ORDERSYNC_API_TOKEN_LOCAL_OPERATOR": f"*:operator:{self.token}",
                 "ORDERSYNC_CLIENT_TOKEN": self.token,
+                "ORDERSYNC_SIGNING_KEY": secrets.token_urlsafe(32),
                 **(extra_env or {}),
             },
         )
