@@ -18,6 +18,7 @@ followed) and the status table:
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -74,17 +75,25 @@ def classify_status(status: int) -> tuple[bool, ReasonCode]:
     return False, ReasonCode.HTTP_REJECTED
 
 
-def retry_after_seconds(value: str | None) -> float | None:
+def retry_after_seconds(value: str | None, longest_s: float = 60.0) -> float | None:
+    """A ``Retry-After`` (seconds or an HTTP date) as seconds, within ``0..longest_s``.
+
+    A value that is neither (``soon``, ``nan``) is ignored; ``inf`` or a date next year
+    waits ``longest_s`` (``ORDERSYNC_RETRY_MAX_DELAY_S``), a past date or a negative value
+    not at all.
+    """
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - now_utc()).total_seconds())
-    except (TypeError, ValueError):
+        try:
+            seconds = (parsedate_to_datetime(value) - now_utc()).total_seconds()
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if math.isnan(seconds):
         return None
+    return min(max(seconds, 0.0), longest_s)
 
 
 class RateLimiter:
@@ -97,12 +106,22 @@ class RateLimiter:
 
     MAX_SLOWDOWN = 8.0  # never slower than this many times the configured pace
 
-    def __init__(self, rate_per_s: float | None) -> None:
+    def __init__(self, rate_per_s: float | None, longest_pause_s: float = 60.0) -> None:
         self.interval = 1.0 / rate_per_s if rate_per_s else 0.0
         self.slowest = max(self.interval, 0.001) * self.MAX_SLOWDOWN
+        self.longest_pause_s = longest_pause_s
         self._next = 0.0
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
+
+    def paused_for(self) -> float:
+        """Seconds until the store may be called again (0 when it may now)."""
+        return max(0.0, self._paused_until - time.monotonic())
+
+    async def wait_until_resumed(self) -> None:
+        """Return once no pause holds the store (a pause may be extended meanwhile)."""
+        while (wait := self.paused_for()) > 0:
+            await asyncio.sleep(wait)
 
     async def acquire(self) -> None:
         if not self.interval and not self._paused_until:
@@ -115,6 +134,10 @@ class RateLimiter:
             await asyncio.sleep(start - now)
 
     def pause(self, seconds: float) -> None:
+        """Call the store no more for ``seconds``, at most ``longest_pause_s``."""
+        if not seconds > 0:  # nan and negatives too
+            return
+        seconds = min(seconds, self.longest_pause_s)
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
     def slow_down(self, factor: float) -> None:
@@ -181,12 +204,18 @@ class Connector:
         config: IntegrationConfig,
         credentials: Secret | None,
         client: StoreClient,
+        *,
+        longest_pause_s: float = 60.0,
     ) -> None:
         self.config = config
         self.credentials = credentials
         self._mask_halves(credentials)
         self.client = client
-        self.limiter = RateLimiter(config.rate_limit_per_s or self.default_rate_per_s)
+        # a platform's Retry-After or rate headers never pause the store for longer
+        self.longest_pause_s = longest_pause_s
+        self.limiter = RateLimiter(
+            config.rate_limit_per_s or self.default_rate_per_s, longest_pause_s
+        )
         self.breaker = CircuitBreaker()
 
     # -- hooks -----------------------------------------------------------------------
@@ -286,7 +315,7 @@ class Connector:
         if response.is_success or self.is_already_done(action, response):
             return response
         retryable, reason = self.classify(response)
-        retry_after = retry_after_seconds(response.headers.get("retry-after"))
+        retry_after = retry_after_seconds(response.headers.get("retry-after"), self.longest_pause_s)
         if retry_after:
             self.limiter.pause(retry_after)
         message = (
@@ -299,6 +328,10 @@ class Connector:
             http_status=response.status_code,
             retry_after_s=retry_after,
         )
+
+    async def wait_until_resumed(self) -> None:
+        """Return once the store's pause (a ``Retry-After``, rate headers) is over."""
+        await self.limiter.wait_until_resumed()
 
     async def send(
         self, action: Action, event: OrderEvent, platform_status: str | None = None

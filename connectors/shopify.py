@@ -409,7 +409,7 @@ class ShopifyConnector(Connector):
         codes = {_error_code(e) for e in items}
         text = f"{operation}: {describe(items)}"
         if "THROTTLED" in codes:
-            wait = throttle_wait(body)
+            wait = min(throttle_wait(body), self.longest_pause_s)
             self.limiter.pause(wait)
             return RetryableDeliveryError(
                 text,

@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 
 import schemas
 from connectors import CONNECTORS, Connector
@@ -161,9 +162,17 @@ class ConnectorPool:
             timeout_s=self.settings.http_timeout_s,
             allowed=self.settings.allowed_networks,
         )
-        connector = CONNECTORS[config.platform](config, credentials, client)
+        connector = CONNECTORS[config.platform](
+            config, credentials, client, longest_pause_s=self.settings.retry_max_delay_s
+        )
         self._pool[config.integration_id] = (config, connector)
         return connector
+
+    async def wait_until_resumed(self, integration_id: str) -> None:
+        """Return once the integration's store is not paused (a Retry-After, a breaker)."""
+        held = self._pool.get(integration_id)
+        if held is not None:
+            await held[1].wait_until_resumed()
 
     def refused(self, config: IntegrationConfig) -> None:
         """The platform refused the integration's credentials: read them at the next call."""
@@ -312,7 +321,9 @@ class Dispatcher:
             )
             return Handled()
         # the slot is held until the state is written: a crash can repeat only what holds one
-        async with self._slots.hold(event.integration):
+        # a paused store waits for the end of its pause before it takes a shared slot
+        ready = partial(self.pool.wait_until_resumed, event.integration)
+        async with self._slots.hold(event.integration, ready):
             handled = await self._process(message, event, state)
             released = False
             if state.blocked_by == event.event_id and handled.retry is None:

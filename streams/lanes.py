@@ -49,9 +49,10 @@ async def _after(previous: asyncio.Task[object] | None, work: Callable[[], Await
 class SendingSlots:
     """At most ``total`` sends at once, at most ``per_store`` of them to one store.
 
-    A send waits for its store's share first and only then takes a shared slot: a store
-    that answers slowly fills its own share and queues there, while the other stores keep
-    the rest of the slots.
+    A send waits for its store's share first, then for its store to be ready (``ready``:
+    not paused by a ``Retry-After`` or an open breaker), and only then takes a shared slot:
+    a store that answers slowly, or may not be called for a while, holds its own share,
+    while the other stores keep the rest of the slots.
     """
 
     def __init__(self, total: int, per_store: int) -> None:
@@ -60,7 +61,12 @@ class SendingSlots:
         self._stores: dict[str, asyncio.Semaphore] = {}
 
     @asynccontextmanager
-    async def hold(self, store: str) -> AsyncIterator[None]:
+    async def hold(
+        self, store: str, ready: Callable[[], Awaitable[None]] | None = None
+    ) -> AsyncIterator[None]:
         share = self._stores.setdefault(store, asyncio.Semaphore(self.per_store))
-        async with share, self._total:
-            yield
+        async with share:
+            if ready is not None:
+                await ready()
+            async with self._total:
+                yield

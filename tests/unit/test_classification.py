@@ -34,10 +34,37 @@ def test_status_table(status: int, retryable: bool, reason: R) -> None:
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [(None, None), ("", None), ("7", 7.0), ("0.5", 0.5), ("-3", 0.0), ("soon", None)],
+    [
+        (None, None),
+        ("", None),
+        ("7", 7.0),
+        ("0.5", 0.5),
+        ("-3", 0.0),
+        ("soon", None),
+        ("inf", 60.0),
+        ("Infinity", 60.0),
+        ("-inf", 0.0),
+        ("nan", None),
+        ("1e308", 60.0),
+        ("86400", 60.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 60.0),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("Mon, 99 Foo 2015 77:28:00 GMT", None),
+    ],
 )
-def test_retry_after(header: str | None, seconds: float | None) -> None:
-    assert retry_after_seconds(header) == seconds
+def test_retry_after_is_bounded_by_the_longest_delay(
+    header: str | None, seconds: float | None
+) -> None:
+    assert retry_after_seconds(header, longest_s=60.0) == seconds
+
+
+@pytest.mark.parametrize("pause", [float("inf"), float("nan"), -5.0, 1e12])
+def test_no_pause_outlasts_the_longest_delay(pause: float) -> None:
+    from connectors.base import RateLimiter
+
+    limiter = RateLimiter(None, longest_pause_s=60.0)
+    limiter.pause(pause)
+    assert 0.0 <= limiter.paused_for() <= 60.0
 
 
 def test_retry_after_http_date_in_the_past_is_zero() -> None:

@@ -458,3 +458,60 @@ def test_a_key_that_is_not_the_events_order_is_invalid(
     assert handled.outcomes[0].platform_order_id == record["platform_order_id"]
     assert dispatcher.states.table == {}, "no order's state is touched"
     assert ScriptedConnector.calls == []
+
+
+# -- a store's pause ---------------------------------------------------------------------
+class HeldPool(ConnectorPool):
+    """One scripted connector per integration, kept: its limiter's pause lasts."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.held: dict[str, Connector] = {}
+
+    def get(self, config: IntegrationConfig) -> Connector:
+        if config.integration_id not in self.held:
+            self.held[config.integration_id] = ScriptedConnector(config, None, None)  # type: ignore[arg-type]
+        return self.held[config.integration_id]
+
+    async def wait_until_resumed(self, integration_id: str) -> None:
+        if integration_id in self.held:
+            await self.held[integration_id].wait_until_resumed()
+
+
+def test_a_paused_store_holds_no_shared_slot() -> None:
+    """Store A was told Retry-After: its events wait for the pause without taking the
+    shared slots, and store B's event goes out meanwhile."""
+    ScriptedConnector.script, ScriptedConnector.calls = [], []
+    settings = Settings.from_env(
+        ENV | {"ORDERSYNC_DISPATCH_CONCURRENCY": "2", "ORDERSYNC_STORE_CONCURRENCY": "2"}
+    )
+    pool = HeldPool(settings)
+    configs = Configs(config(integration_id="loja-a"), config(integration_id="loja-b"))
+    dispatcher = Dispatcher(settings, LocalCodec(), configs, pool, OrderStates({}))  # type: ignore[arg-type]
+    a1, a2, a3 = (event_record(integration="loja-a", order=f"A{n}") for n in range(3))
+    b = event_record(integration="loja-b", order="B1")
+
+    async def go() -> None:
+        await dispatcher.handle(message(a1))  # A is known to the pool, then paused
+        pool.held["loja-a"].limiter.pause(30)
+        waiting = [dispatcher.submit(message(r)) for r in (a2, a3)]
+        sent = await asyncio.wait_for(dispatcher.submit(message(b)), 2)
+        assert [o.outcome for o in sent.outcomes] == [Outcome.SENT]
+        assert not any(task.done() for task in waiting)
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+
+    asyncio.run(go())
+    assert [event_id for event_id, _ in ScriptedConnector.calls] == [a1["event_id"], b["event_id"]]
+
+
+def test_an_infinite_retry_after_is_bounded_for_the_retry_record(dispatcher: Dispatcher) -> None:
+    ScriptedConnector.script = [
+        RetryableDeliveryError(
+            "429", reason_code="RATE_LIMITED", http_status=429, retry_after_s=float("inf")
+        )
+    ]
+    handled = handle(dispatcher, message(event_record()))
+    assert handled.retry is not None
+    assert 59 < handled.retry.due_s - time.time() <= 60
