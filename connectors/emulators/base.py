@@ -6,6 +6,10 @@ the vendor would give (401/403/400/404) and is recorded with the reason, so a co
 test asserts both what the connector sent and that nothing was refused. Tests can
 queue faults — a status (with ``Retry-After``), a delay, a dropped connection — and an
 "already done" answer for repeated calls.
+
+Every refusal echoes the credentials the request carried (its credential headers and
+its query string), first in the body, as real stores' error pages and debug payloads
+do: a connector's masking is put to the test by each of them.
 """
 
 from __future__ import annotations
@@ -19,6 +23,23 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 Handler = Callable[[web.Request, Any], Awaitable[web.StreamResponse]]
+CREDENTIAL_HEADERS = (
+    "authorization",
+    "authentication",
+    "x-vtex-api-appkey",
+    "x-vtex-api-apptoken",
+    "x-shopify-access-token",
+)
+
+
+def echo(request: web.Request) -> dict[str, str]:
+    """What a store's error page shows of the request: its credentials among the rest."""
+    shown = {name: request.headers[name] for name in CREDENTIAL_HEADERS if name in request.headers}
+    return {"request": request.path_qs, **shown}
+
+
+def with_echo(request: web.Request, body: Any) -> Any:
+    return {"echo": echo(request), **body} if isinstance(body, dict) else body
 
 
 @dataclass
@@ -145,16 +166,20 @@ class PlatformEmulator:
                     return web.Response(status=500)  # never reaches the client
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
                 return web.json_response(
-                    fault.body or {"error": "injected"}, status=fault.status, headers=headers
+                    with_echo(request, fault.body or {"error": "injected"}),
+                    status=fault.status,
+                    headers=headers,
                 )
             auth = self.auth_error(request)
             if auth is not None:
                 call.refused = auth[1]
-                return web.json_response(self.auth_error_body(request, auth[1]), status=auth[0])
+                return web.json_response(
+                    with_echo(request, self.auth_error_body(request, auth[1])), status=auth[0]
+                )
             missing = missing_fields(body, route.required) if route.required else []
             if missing:
                 call.refused = f"missing {', '.join(missing)}"
-                return web.json_response({"error": call.refused}, status=400)
+                return web.json_response(with_echo(request, {"error": call.refused}), status=400)
             if isinstance(route.handler, str):
                 method: Handler = getattr(self, route.handler)
                 return await method(request, body)
