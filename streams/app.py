@@ -24,12 +24,12 @@ from faust.types import TP, EventT
 
 import schemas
 from streams import kafka_transport, metrics, topics
+from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
 from streams.headers import Headers, due_seconds
 from streams.history.api import HistoryApi
-from streams.history.auth import Tokens
 from streams.history.resend import Resender
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
@@ -327,8 +327,10 @@ def build_worker(settings: Settings) -> faust.App:
         )
 
     async def integrations(request: web.Request) -> web.Response:
-        return web.json_response([c.to_avro() for c in configs.all()])
+        principal = request[PRINCIPAL]
+        return web.json_response([c.to_avro() for c in configs.all() if principal.sees(c.tenant)])
 
+    web_app.middlewares.append(api_middleware(Tokens.from_settings(settings.api_tokens)))
     web_app.router.add_get("/health", health)
     web_app.router.add_get("/metrics", metrics.metrics_view)
     web_app.router.add_get("/api/integrations", integrations)

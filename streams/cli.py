@@ -38,7 +38,13 @@ def _integrations(settings: Settings, args: argparse.Namespace) -> int:
         count = apply_configs(settings, load_configs(Path(args.file)))
         print(f"applied {count} integration(s) to {settings.topic('integrations.config')}")
         return 0
-    configs = http_json(f"http://127.0.0.1:{settings.worker_port}/api/integrations")
+    if settings.client_token is None:
+        print("ordersync: set ORDERSYNC_CLIENT_TOKEN to a token of the worker API", file=sys.stderr)
+        return 2
+    configs = http_json(
+        f"http://127.0.0.1:{settings.worker_port}/api/integrations",
+        token=settings.client_token.reveal(),
+    )
     if args.json:
         print(json.dumps(configs, indent=2))
         return 0

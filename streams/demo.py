@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from streams.integrations import apply_configs, load_configs
-from streams.local import LocalRun, http_json
+from streams.local import LocalRun
 from streams.publish import publish_records
 from streams.records import EventType, IntegrationConfig, now_utc
 from streams.settings import Settings
@@ -169,7 +169,7 @@ def _wait_for_configs(local: LocalRun, names: list[str]) -> None:
     from streams.stack.process import wait_until
 
     def held() -> bool:
-        ids = {c["integration_id"] for c in http_json(f"{local.worker_url}/api/integrations")}
+        ids = {c["integration_id"] for c in local.worker_api("/api/integrations")}
         return set(names) <= ids
 
     wait_until(held, 60, "the worker to load the integrations", 0.25)

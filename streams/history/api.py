@@ -1,6 +1,6 @@
 """The history process's HTTP API and report page (read side of ``status_send_history``).
 
-Every ``/api/`` route needs a bearer token (``streams.history.auth``); its tenant limits
+Every ``/api/`` route needs a bearer token (``streams.auth``); its tenant limits
 what the caller reads and resends, and only operators resend. ``/``, ``/health`` and
 ``/metrics`` are open.
 """
@@ -11,14 +11,13 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
+from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.errors import ConfigurationError
-from streams.history.auth import Principal, Tokens
 from streams.history.report import FilterError, ReportFilters
 from streams.history.resend import OPEN_ERRORS, Resender, Selection
 from streams.history.store import HistoryStore
@@ -26,8 +25,6 @@ from streams.reasons import PT_BR, ReasonCode
 from streams.records import TERMINAL_OUTCOMES
 
 MAX_LOOKUP = 10_000
-PRINCIPAL = web.RequestKey("principal", Principal)
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _jsonable(value: Any) -> Any:
@@ -53,7 +50,7 @@ class HistoryApi:
         self.tokens = tokens
 
     def routes(self, app: web.Application) -> None:
-        app.middlewares.append(self._authenticate)
+        app.middlewares.append(api_middleware(self.tokens))
         app.router.add_get("/", self.page)
         app.router.add_get("/api/me", self.me)
         app.router.add_get("/api/reasons", self.reasons)
@@ -63,12 +60,6 @@ class HistoryApi:
         app.router.add_post("/api/lookup", self.lookup)
         app.router.add_post("/api/resend", self.resend)
         app.router.add_get("/api/orders/{tenant}/{integration}/{order}", self.order_timeline)
-
-    @web.middleware
-    async def _authenticate(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path.startswith("/api/"):
-            request[PRINCIPAL] = self.tokens.authenticate(request)
-        return await handler(request)
 
     async def _query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.store.query, sql, params or {})

@@ -188,6 +188,10 @@ class LocalRun:
         """Call the history API as the local operator."""
         return http_json(f"{self.history_url}{path}", body, timeout=timeout, token=self.token)
 
+    def worker_api(self, path: str) -> Any:
+        """Call the dispatch worker's API as the local operator."""
+        return http_json(f"{self.worker_url}{path}", token=self.token)
+
     @property
     def history_url(self) -> str:
         return f"http://127.0.0.1:{self.settings.history_port}"
@@ -252,7 +256,7 @@ def serve_sandbox_stores(settings: Settings, run: LocalRun, tenant: str, stores:
         ],
     )
     wait_until(
-        lambda: len(http_json(f"{run.worker_url}/api/integrations")) >= len(stores),
+        lambda: len(run.worker_api("/api/integrations")) >= len(stores),
         60,
         f"the worker to hold the {len(stores)} {tenant} integrations",
     )

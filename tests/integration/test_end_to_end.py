@@ -27,9 +27,7 @@ def apply(settings: Settings, run: LocalRun, *configs: object) -> None:
     names = {c.integration_id for c in configs}  # type: ignore[attr-defined]
 
     def held() -> bool:
-        return names <= {
-            c["integration_id"] for c in http_json(f"{run.worker_url}/api/integrations")
-        }
+        return names <= {c["integration_id"] for c in run.worker_api("/api/integrations")}
 
     wait_until(held, 30, "the worker to hold the integrations")
 
@@ -179,7 +177,7 @@ def test_config_changes_apply_to_the_next_event_without_restart(
 
     apply_configs(settings, [config(store_url=store, send_cancellations=True)])
     wait_until(
-        lambda: http_json(f"{local_run.worker_url}/api/integrations")[0]["send_cancellations"],
+        lambda: local_run.worker_api("/api/integrations")[0]["send_cancellations"],
         30,
         "the worker to see the change",
     )
@@ -189,7 +187,7 @@ def test_config_changes_apply_to_the_next_event_without_restart(
 
     # a tombstone removes the integration: its events become visible errors, not drops
     apply_configs(settings, ["loja-1"])
-    wait_until(lambda: http_json(f"{local_run.worker_url}/api/integrations") == [], 30, "removal")
+    wait_until(lambda: local_run.worker_api("/api/integrations") == [], 30, "removal")
     third = publish_one(settings, event_record(EventType.CANCELED, order="C3"))
     result = local_run.wait_for_terminal([third], timeout_s=60)["events"][third]
     assert (result["outcome"], result["reason_code"]) == ("DEAD_LETTERED", "UNKNOWN_INTEGRATION")

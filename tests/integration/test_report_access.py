@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
@@ -65,3 +66,35 @@ def test_tokens_roles_and_tenants(settings: Settings, local_run: LocalRun) -> No
 
     csv_status, _ = call(local_run, "/api/history?tab=todos&page_size=1&page=2", VIEWER_TOKEN)
     assert csv_status == 200
+
+
+def test_the_workers_api_needs_a_token_and_shows_only_the_tokens_tenant(
+    settings: Settings, local_run: LocalRun
+) -> None:
+    apply(
+        settings,
+        local_run,
+        config(integration_id="acme-shop", store_url=f"{local_run.sandbox_url}/stores/a/"),
+        config(
+            integration_id="globex-shop",
+            tenant="globex",
+            store_url=f"{local_run.sandbox_url}/stores/g/",
+        ),
+    )
+
+    def worker(path: str, token: str | None) -> tuple[int, Any]:
+        try:
+            return 200, http_json(f"{local_run.worker_url}{path}", token=token)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    assert worker("/api/integrations", None)[0] == 401
+    assert worker("/api/integrations", "not-a-known-token-at-all")[0] == 401
+    status, listed = worker("/api/integrations", VIEWER_TOKEN)
+    assert status == 200 and [c["integration_id"] for c in listed] == ["acme-shop"]
+    assert [c["integration_id"] for c in worker("/api/integrations", OTHER_TENANT_TOKEN)[1]] == [
+        "globex-shop"
+    ]
+    assert worker("/health", None)[0] == 200
+    metrics = urllib.request.urlopen(f"{local_run.worker_url}/metrics", timeout=5)
+    assert metrics.status == 200

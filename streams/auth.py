@@ -1,5 +1,8 @@
 """API tokens: each belongs to one tenant (or ``*`` for every tenant) and one role.
 
+Both processes' ``/api/`` routes need one (``api_middleware``); ``/health``, ``/metrics``
+and the report page itself stay open.
+
 Tokens come from the environment, one variable each:
 ``ORDERSYNC_API_TOKEN_<NAME>=<tenant>:<role>:<token>`` with role ``viewer`` (reads) or
 ``operator`` (reads and resends). Only a SHA-256 digest of each token is kept in memory.
@@ -9,15 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from streams.errors import ConfigurationError
 from streams.secrets import Secret
 
 ROLES = ("viewer", "operator")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ALL_TENANTS = "*"
 PREFIX = "ORDERSYNC_API_TOKEN_"
 
@@ -89,3 +94,18 @@ class Tokens:
             content_type="application/json",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def api_middleware(tokens: Tokens) -> Middleware:
+    """Every ``/api/`` request presents a known token; its principal is ``request[PRINCIPAL]``."""
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path.startswith("/api/"):
+            request[PRINCIPAL] = tokens.authenticate(request)
+        return await handler(request)
+
+    return authenticate
