@@ -15,8 +15,10 @@ aiohttp took 185.8 µs against this one's 73.7 (``bench/http_transport.py``), sp
 models, cookie jars and redirect machinery that no store call needs.
 
 The guard refuses any store address that is not public — loopback, private, link-local
-(169.254.169.254 included), CGNAT, multicast, reserved — unless its network is listed in
-``ORDERSYNC_ALLOWED_NETWORKS``. It checks the addresses the connection will actually use:
+(169.254.169.254 included), CGNAT, unique-local, site-local, multicast, unspecified,
+reserved, and IPv6 forms that reach such an IPv4 address (mapped, compatible, NAT64, 6to4,
+Teredo) — unless its network is listed in ``ORDERSYNC_ALLOWED_NETWORKS``. Real platforms
+are called over ``https://`` only, but for an address in those networks. It checks the addresses the connection will actually use:
 names are resolved by a resolver that filters them, and aiohttp connects only to what
 the resolver returned, so a name cannot resolve to one address for the check and another
 for the connection. Redirects are never followed.
@@ -121,12 +123,46 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix
+# not public, though this Python's tables call them global
+NOT_PUBLIC = {
+    "NAT64 local-use": ipaddress.ip_network("64:ff9b:1::/48"),  # RFC 8215
+    "site-local": ipaddress.ip_network("fec0::/10"),  # RFC 3879, deprecated
+}
+
+
+def embedded_ipv4(address: IPAddress) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address reaches through: mapped (``::ffff:a.b.c.d``),
+    compatible (``::a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d``), 6to4 (``2002:aabb:ccdd::``)
+    and Teredo (server and client)."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    if address.ipv4_mapped is not None:
+        return [address.ipv4_mapped]
+    if address.sixtofour is not None:
+        return [address.sixtofour]
+    if address.teredo is not None:
+        return list(address.teredo)
+    low32 = ipaddress.IPv4Address(address.packed[12:])
+    if address in NAT64:
+        return [low32]
+    if address.packed[:12] == bytes(12) and int(low32) > 1:  # not :: nor ::1
+        return [low32]
+    return []
+
+
 def blocked_reason(address: IPAddress, allowed: Sequence[IPNetwork]) -> str | None:
     """Why connecting to ``address`` is refused, or ``None`` when it is allowed."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    inner = embedded_ipv4(address)
+    if inner:
+        reasons = [blocked_reason(v4, allowed) for v4 in inner]
+        refused = [r for r in reasons if r is not None]
+        return f"{address} reaches {refused[0]}" if refused else None
     if any(address in network for network in allowed):
         return None
+    for label, network in NOT_PUBLIC.items():
+        if address in network:
+            return f"{address} is a {label} address"
     if address.is_global and not address.is_multicast:
         return None
     for label, test in (
@@ -140,6 +176,28 @@ def blocked_reason(address: IPAddress, allowed: Sequence[IPNetwork]) -> str | No
         if test:
             return f"{address} is a {label} address"
     return f"{address} is not a public address"
+
+
+def insecure_url_reason(platform: str, store_url: str, allowed: Sequence[IPNetwork]) -> str | None:
+    """Why a real platform may not be called at ``store_url`` over plain HTTP, or ``None``.
+
+    Credentials go with every call: over ``http://`` only to a host whose address is
+    listed in ``ORDERSYNC_ALLOWED_NETWORKS`` (a platform's emulator, a store behind a
+    private network). The bundled sandbox is not a real platform.
+    """
+    url = URL(store_url)
+    if platform == "sandbox" or url.scheme == "https":
+        return None
+    try:
+        literal = ipaddress.ip_address((url.host or "").strip("[]"))
+    except ValueError:
+        literal = None
+    if literal is not None and any(literal in network for network in allowed):
+        return None
+    return (
+        f"{platform} store URL {url.with_query(None).with_user(None)} is not https:// "
+        "(plain http only to an address in ORDERSYNC_ALLOWED_NETWORKS)"
+    )
 
 
 class GuardedResolver(AbstractResolver):

@@ -35,7 +35,7 @@ def _integrations(settings: Settings, args: argparse.Namespace) -> int:
     from streams.local import http_json
 
     if args.action == "apply":
-        count = apply_configs(settings, load_configs(Path(args.file)))
+        count = apply_configs(settings, load_configs(Path(args.file), settings.allowed_networks))
         print(f"applied {count} integration(s) to {settings.topic('integrations.config')}")
         return 0
     if settings.client_token is None:

@@ -132,7 +132,7 @@ def run_demo(settings: Settings, oneshot: bool) -> int:
     try:
         print("starting the sandbox platform, the history process and a dispatch worker...")
         local.start()
-        configs = load_configs(SAMPLES / "integrations.yaml")
+        configs = load_configs(SAMPLES / "integrations.yaml", settings.allowed_networks)
         configs = [_on_port(c, settings.sandbox_port) for c in configs]
         apply_configs(settings, configs)
         names = [c.integration_id for c in configs if isinstance(c, IntegrationConfig)]

@@ -21,7 +21,7 @@ from functools import partial
 
 import schemas
 from connectors import CONNECTORS, Connector
-from connectors.http import make_client
+from connectors.http import insecure_url_reason, make_client
 from streams import topics
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
@@ -157,6 +157,11 @@ class ConnectorPool:
                     reason_code=ReasonCode.CREDENTIALS_MISSING,
                 )
             self._read_at[config.integration_id] = time.monotonic()
+        insecure = insecure_url_reason(
+            config.platform, config.store_url, self.settings.allowed_networks
+        )
+        if insecure is not None:
+            raise PermanentDeliveryError(insecure, reason_code=ReasonCode.INSECURE_URL)
         client = make_client(
             config.store_url,
             timeout_s=self.settings.http_timeout_s,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +11,10 @@ import yaml
 
 import schemas
 from connectors import CONNECTORS
+from connectors.http import IPNetwork, insecure_url_reason
 from streams import topics
 from streams.codec import Codec
+from streams.decision import is_magento1
 from streams.errors import ConfigurationError
 from streams.publish import make_producer
 from streams.records import IntegrationConfig
@@ -20,7 +23,7 @@ from streams.settings import Settings
 KNOWN_PLATFORMS = frozenset(CONNECTORS) | {"magento1", "magento"}
 
 
-def load_configs(path: Path) -> list[IntegrationConfig | str]:
+def load_configs(path: Path, allowed: Sequence[IPNetwork] = ()) -> list[IntegrationConfig | str]:
     """Configs from YAML or JSON: a list, or ``{"integrations": [...]}``.
 
     An entry ``{"integration_id": X, "delete": true}`` becomes the string X (a tombstone).
@@ -53,6 +56,9 @@ def load_configs(path: Path) -> list[IntegrationConfig | str]:
             )
         if not config.store_url.startswith(("http://", "https://")):
             raise ConfigurationError(f"{where}.store_url: expected an http(s) URL")
+        insecure = insecure_url_reason(config.platform, config.store_url, allowed)
+        if insecure is not None and not is_magento1(config):  # never called: scheduled sync
+            raise ConfigurationError(f"{where}.store_url: {insecure}")
         result.append(config)
     return result
 

@@ -50,6 +50,7 @@ class ReasonCode(StrEnum):
     REDIRECT_REFUSED = "REDIRECT_REFUSED"
     CREDENTIALS_MISSING = "CREDENTIALS_MISSING"
     ADDRESS_BLOCKED = "ADDRESS_BLOCKED"
+    INSECURE_URL = "INSECURE_URL"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     # operators
     OPERATOR_RESEND = "OPERATOR_RESEND"
@@ -92,6 +93,7 @@ PT_BR: dict[ReasonCode, str] = {
     ReasonCode.REDIRECT_REFUSED: "A plataforma respondeu com redirecionamento",
     ReasonCode.CREDENTIALS_MISSING: "Credenciais da integração não encontradas",
     ReasonCode.ADDRESS_BLOCKED: "Endereço da loja não permitido",
+    ReasonCode.INSECURE_URL: "Endereço da loja sem HTTPS",
     ReasonCode.INTERNAL_ERROR: "Erro interno",
     ReasonCode.OPERATOR_RESEND: "Reenviado pelo operador",
 }

@@ -97,3 +97,26 @@ def test_a_renewed_secret_is_read_again_after_the_recheck_interval(
     connectors.get(cfg)
     (tmp_path / REF).write_text("token-new")  # renewed before any refusal
     assert connectors.get(cfg).credentials.reveal() == seen  # type: ignore[union-attr]
+
+
+def test_a_real_platform_over_plain_http_is_refused_before_any_call(tmp_path: Path) -> None:
+    connectors = pool(tmp_path)
+    with pytest.raises(PermanentDeliveryError) as caught:
+        connectors.get(config(platform="vtex", store_url="http://loja.example.com/"))
+    assert caught.value.reason_code == ReasonCode.INSECURE_URL
+    assert "https://" in str(caught.value)
+
+
+def test_integrations_apply_names_a_plain_http_store_url(tmp_path: Path) -> None:
+    from streams.errors import ConfigurationError
+    from streams.integrations import load_configs
+
+    path = tmp_path / "integrations.yaml"
+    path.write_text(
+        "- {integration_id: a, tenant: t, platform: magento1, store_url: 'http://old.example/'}\n"
+        "- {integration_id: b, tenant: t, platform: shopify, store_url: 'http://loja.example/'}\n"
+    )
+    with pytest.raises(
+        ConfigurationError, match=r"integrations\[1\]\.store_url: shopify store URL"
+    ):
+        load_configs(path)

@@ -33,11 +33,52 @@ LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)
         ("0.0.0.0", "unspecified"),
         ("224.0.0.1", "multicast"),
         ("::ffff:127.0.0.1", "loopback"),
+        ("::7f00:1", "loopback"),  # IPv4-compatible
+        ("::10.0.0.1", "private"),
+        ("64:ff9b::7f00:1", "loopback"),  # NAT64
+        ("64:ff9b::a9fe:a9fe", "link-local"),  # NAT64 to the cloud metadata address
+        ("64:ff9b:1::a00:1", "NAT64 local-use"),
+        ("2002:7f00:1::", "loopback"),  # 6to4
+        ("2002:c0a8:101::1", "private"),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),  # Teredo, client 127.0.0.1
+        ("fd00::1", "private"),  # unique-local
+        ("fc00::5", "private"),
+        ("fec0::1", "site-local"),
+        ("ff02::1", "multicast"),
+        ("::", "unspecified"),
+        ("255.255.255.255", "private"),  # the broadcast address
     ],
 )
 def test_non_public_addresses_are_blocked(address: str, label: str) -> None:
     reason = blocked_reason(ipaddress.ip_address(address), ())
-    assert reason is not None and label in reason
+    assert reason is not None and label in reason, reason
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["64:ff9b::c893:2395", "2002:c893:2395::1", "::ffff:200.147.35.149", "2804:14c::1"],
+)
+def test_forms_that_reach_a_public_address_pass(address: str) -> None:
+    assert blocked_reason(ipaddress.ip_address(address), ()) is None
+
+
+@pytest.mark.parametrize(
+    ("platform", "url", "refused"),
+    [
+        ("vtex", "http://loja.vtexcommercestable.com.br/", True),
+        ("vtex", "https://loja.vtexcommercestable.com.br/", False),
+        ("tray", "http://127.0.0.1:9000/web_api/", False),  # an emulator, in the allowed network
+        ("tray", "http://10.0.0.5/web_api/", True),  # private, but not allowed
+        ("woocommerce", "http://localhost/", True),  # a name: its address is not known here
+        ("sandbox", "http://sandbox.local/stores/x/", False),
+    ],
+)
+def test_real_platforms_need_https_outside_the_allowed_networks(
+    platform: str, url: str, refused: bool
+) -> None:
+    from connectors.http import insecure_url_reason
+
+    assert (insecure_url_reason(platform, url, LOOPBACK) is not None) is refused
 
 
 def test_public_and_allowed_addresses_pass() -> None:
