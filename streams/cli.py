@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         dest="outcomes",
-        help="latest outcome to select (default: DEAD_LETTERED, FAILED, INVALID)",
+        help="latest outcome to select (default: DEAD_LETTERED, INVALID)",
     )
     resend.add_argument("--reason", help="reason code of the latest outcome")
     resend.add_argument("--since", help="ISO-8601 date-time")

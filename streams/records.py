@@ -41,7 +41,6 @@ class Outcome(StrEnum):
     SKIPPED = "SKIPPED"
     SUPERSEDED = "SUPERSEDED"
     RETRY_SCHEDULED = "RETRY_SCHEDULED"
-    FAILED = "FAILED"
     DEAD_LETTERED = "DEAD_LETTERED"
     INVALID = "INVALID"
     RESENT = "RESENT"
@@ -64,13 +63,15 @@ def now_utc() -> datetime:
 TERMINAL_NAMESPACE = uuid.UUID("6f1d3c1e-8a52-4d0b-9d4e-2f6b8c0a7e15")
 
 
-def terminal_outcome_id(event_key: str, resend_of: str | None) -> str:
+def terminal_outcome_id(tenant: str, event_key: str, resend_of: str | None) -> str:
     """The id of an event's terminal outcome: the same however often it is decided.
 
     A crash can make a worker decide an event twice (its outcome reached Kafka, its order
-    state had not); both records carry this id and the history keeps the first.
+    state had not); both records carry this id and the history keeps the first. The
+    tenant is part of it: event ids come from each tenant's ERP, and two tenants' events
+    with the same id are two events.
     """
-    return str(uuid.uuid5(TERMINAL_NAMESPACE, f"{event_key}|{resend_of or ''}"))
+    return str(uuid.uuid5(TERMINAL_NAMESPACE, f"{tenant}|{event_key}|{resend_of or ''}"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +227,7 @@ class DispatchOutcome:
         )
         if stamped.terminal:
             key = self.event_id or f"{topic}:{partition}:{offset}"
-            stamped = replace(stamped, outcome_id=terminal_outcome_id(key, resend_of))
+            stamped = replace(stamped, outcome_id=terminal_outcome_id(self.tenant, key, resend_of))
         return stamped
 
     @classmethod

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import json
+from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
@@ -25,6 +27,7 @@ from streams.reasons import PT_BR, ReasonCode
 from streams.records import TERMINAL_OUTCOMES
 
 MAX_LOOKUP = 10_000
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _jsonable(value: Any) -> Any:
@@ -43,6 +46,45 @@ def _json(data: Any, status: int = 200) -> web.Response:
     return web.json_response(_jsonable(data), status=status)
 
 
+@functools.cache
+def _asset(name: str) -> str:
+    return resources.files("streams.history").joinpath(name).read_text(encoding="utf-8")
+
+
+# The page loads its own script and style and calls its own API, nothing else; no page of
+# another site may frame it (a resend is one click) or learn its address from a referrer.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # refusals carry them too
+        exc.headers.update(SECURITY_HEADERS)
+        raise
+    response.headers.update(SECURITY_HEADERS)
+    return response
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """A cell a spreadsheet will show, not run: text starting like a formula is quoted."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 class HistoryApi:
     def __init__(self, store: HistoryStore, resender: Resender, tokens: Tokens) -> None:
         self.store = store
@@ -50,8 +92,11 @@ class HistoryApi:
         self.tokens = tokens
 
     def routes(self, app: web.Application) -> None:
+        app.middlewares.append(security_headers)
         app.middlewares.append(api_middleware(self.tokens))
         app.router.add_get("/", self.page)
+        app.router.add_get("/report.js", self.asset)
+        app.router.add_get("/report.css", self.asset)
         app.router.add_get("/api/me", self.me)
         app.router.add_get("/api/reasons", self.reasons)
         app.router.add_get("/api/summary", self.summary)
@@ -66,10 +111,12 @@ class HistoryApi:
 
     # -- page --------------------------------------------------------------------------
     async def page(self, request: web.Request) -> web.Response:
-        html = (
-            resources.files("streams.history").joinpath("report.html").read_text(encoding="utf-8")
-        )
-        return web.Response(text=html, content_type="text/html", charset="utf-8")
+        return web.Response(text=_asset("report.html"), content_type="text/html", charset="utf-8")
+
+    async def asset(self, request: web.Request) -> web.Response:
+        name = request.path.lstrip("/")
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        return web.Response(text=_asset(name), content_type=kind, charset="utf-8")
 
     async def me(self, request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
@@ -127,7 +174,9 @@ class HistoryApi:
         if rows:
             writer = csv.DictWriter(out, fieldnames=list(rows[0]))
             writer.writeheader()
-            writer.writerows(_jsonable(rows))
+            writer.writerows(
+                {k: spreadsheet_safe(v) for k, v in row.items()} for row in _jsonable(rows)
+            )
         return web.Response(
             text=out.getvalue(),
             content_type="text/csv",

@@ -76,7 +76,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         # open errors: the latest outcome failed and nothing was sent since ("Erros" tab)
         """
         CREATE VIEW IF NOT EXISTS open_errors AS
-        SELECT * FROM latest_outcome WHERE outcome IN ('FAILED', 'DEAD_LETTERED', 'INVALID')
+        SELECT * FROM latest_outcome WHERE outcome IN ('DEAD_LETTERED', 'INVALID')
         """,
     ),
     (
@@ -128,6 +128,14 @@ MIGRATIONS: list[tuple[int, str]] = [
                countIf(latency_ms IS NOT NULL) AS latency_ms_count
         FROM status_send_history
         GROUP BY day, tenant, integration, platform, outcome, reason_code
+        """,
+    ),
+    (
+        8,
+        # FAILED was never written; the open errors of histories created before say so
+        """
+        CREATE OR REPLACE VIEW open_errors AS
+        SELECT * FROM latest_outcome WHERE outcome IN ('DEAD_LETTERED', 'INVALID')
         """,
     ),
 ]

@@ -13,7 +13,7 @@ from typing import Any
 
 from streams.records import EventType, Outcome
 
-ERROR_OUTCOMES = ("FAILED", "DEAD_LETTERED", "INVALID")
+ERROR_OUTCOMES = ("DEAD_LETTERED", "INVALID")
 MAX_PAGE_SIZE = 500
 CSV_LIMIT = 100_000
 COLUMNS = (

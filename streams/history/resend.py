@@ -28,7 +28,7 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 MAX_RESEND = 10_000
 MAX_REMEMBERED = 100_000
-OPEN_ERRORS = ("DEAD_LETTERED", "FAILED", "INVALID")
+OPEN_ERRORS = ("DEAD_LETTERED", "INVALID")
 
 
 @dataclass(frozen=True)

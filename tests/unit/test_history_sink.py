@@ -126,3 +126,20 @@ def test_the_fault_file_makes_the_sink_refuse_until_it_is_removed(
     monkeypatch.setattr(sink_module.asyncio, "sleep", lift_after_three)
     asyncio.run(sink.write([outcome(1)], [("orders.outcomes", 0, 0)]))
     assert sink.failures == 3 and sink.rows_written == 1
+
+
+def test_two_tenants_events_with_the_same_id_keep_both_terminal_outcomes() -> None:
+    """Event ids come from each tenant's ERP: the same id in two tenants is two events."""
+
+    class Message:
+        origin = ("orders.events", 0, 7)
+        resend_of = None
+
+    acme = replace(outcome(1), tenant="acme", event_id="same-id").stamped(Message())
+    globex = replace(outcome(1), tenant="globex", event_id="same-id").stamped(Message())
+    assert acme.outcome_id != globex.outcome_id
+    store = RefusingStore(failures=0)
+    sink = HistorySink(store, codec=None)  # type: ignore[arg-type]
+    asyncio.run(sink.write([acme, globex], [("orders.outcomes", 0, 1), ("orders.outcomes", 0, 2)]))
+    assert sorted(o.tenant for rows in store.rows.values() for o in rows) == ["acme", "globex"]
+    assert sink.repeated_terminals == 0
