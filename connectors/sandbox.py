@@ -1,25 +1,41 @@
 """The sandbox platform: a local store API bundled for demos, tests and benchmarks.
 
-Calls: ``POST {store_url}/orders/{platform_order_id}/actions/{action}`` with the
-event as JSON, ``Authorization: Bearer <secret>`` when the integration names
-credentials. The sandbox answers 409 ``{"code": "ALREADY_DONE"}`` when the same
+Calls: ``POST {store_url}/orders/{platform_order_id}/actions/{action}`` with JSON
+``{event_id, sequence, action, erp_order_id, occurred_at}`` and the one payload the action
+carries (``invoice``, ``shipment``, ``delivery``, ``cancellation`` or ``status``, values the
+event lacks left out), ``platform_status`` for a mapped status, ``Authorization: Bearer
+<secret>`` when the integration names credentials. A status-only SHIP (tracking withheld:
+automation 3 off, or a Fulfillment store) carries ``shipped_at`` and nothing of the
+carrier or the tracking code. The sandbox answers 409 ``{"code": "ALREADY_DONE"}`` when the same
 event and action arrive twice, which counts as sent. Every action is supported.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import Connector, PlatformRequest
 from connectors.http import StoreResponse
 from streams.records import Action, OrderEvent
 
+# the payload each action carries
+PAYLOAD = {
+    Action.INVOICE: "invoice",
+    Action.SHIP_WITH_TRACKING: "shipment",
+    Action.DELIVER: "delivery",
+    Action.CANCEL: "cancellation",
+    Action.START_HANDLING: "status",
+    Action.UPDATE_STATUS: "status",
+}
+
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+    """JSON values, with what the event lacks left out rather than sent as null."""
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_jsonable(v) for v in value]
+        return [_jsonable(v) for v in value if v is not None]
     if hasattr(value, "isoformat"):
         return value.isoformat()
     return value
@@ -37,16 +53,23 @@ class SandboxConnector(Connector):
     def build_request(
         self, action: Action, event: OrderEvent, platform_status: str | None
     ) -> PlatformRequest:
+        body: dict[str, Any] = {
+            "event_id": event.event_id,
+            "sequence": event.sequence,
+            "action": action.value,
+            "erp_order_id": event.erp_order_id,
+            "occurred_at": event.occurred_at.isoformat(),
+        }
+        if platform_status:
+            body["platform_status"] = platform_status
+        name = PAYLOAD.get(action)
+        payload = getattr(event, name) if name else None
+        if payload:
+            body[name] = _jsonable(payload)  # type: ignore[index]
+        if action is Action.SHIP and event.shipment and event.shipment.get("shipped_at"):
+            body["shipment"] = {"shipped_at": event.shipment["shipped_at"].isoformat()}
         return PlatformRequest(
-            "POST",
-            f"orders/{event.platform_order_id}/actions/{action.value.lower()}",
-            json={
-                "event_id": event.event_id,
-                "sequence": event.sequence,
-                "action": action.value,
-                "platform_status": platform_status,
-                "event": _jsonable(event.to_avro()),
-            },
+            "POST", f"orders/{event.platform_order_id}/actions/{action.value.lower()}", json=body
         )
 
     def is_already_done(self, action: Action, response: StoreResponse) -> bool:

@@ -11,19 +11,22 @@ Calls, per action (``{orderId}`` is the event's ``platform_order_id``, path-esca
 - INVOICE: ``POST api/oms/pvt/orders/{orderId}/invoice`` with ``type: "Output"``,
   ``invoiceNumber`` (NF-e number), ``invoiceValue`` (total in cents, as the digit string
   the reference specifies), ``issuanceDate`` (ISO 8601 with offset), ``invoiceKey``
-  (44-digit access key), ``invoiceUrl`` (the XML/DANFE URL or null) and ``items[]``
+  (44-digit access key), ``invoiceUrl`` (the XML/DANFE URL, left out when there is none)
+  and ``items[]``
   (``id`` = SKU, ``quantity``, ``price`` = unit price in cents). VTEX has no series field.
 - START_HANDLING: ``POST api/oms/pvt/orders/{orderId}/start-handling`` (no body; 204).
 - SHIP_WITH_TRACKING: the tracking goes on the invoice, and the event carries no invoice
   number, so two calls: ``GET api/oms/pvt/orders/{orderId}``, take the newest
   ``packageAttachment.packages[]`` entry with ``type == "Output"``, then
   ``PATCH api/oms/pvt/orders/{orderId}/invoice/{invoiceNumber}`` with ``trackingNumber``,
-  ``trackingUrl`` (or null), ``courier`` and ``dispatchedDate``.
+  ``trackingUrl`` (``""`` when the event has none: the field is required), ``courier`` and
+  ``dispatchedDate``.
 - DELIVER: ``GET`` the order as above (preferring the newest output invoice that already
   has a tracking number, since VTEX only takes tracking events on such an invoice), then
   ``PUT api/oms/pvt/orders/{orderId}/invoice/{invoiceNumber}/tracking`` with
   ``isDelivered: true``, ``deliveredDate`` (``yyyy-mm-dd hh:mm``, UTC) and ``events[]``
-  (``city``, ``state``, ``description``, ``date`` = ``yyyy-mm-dd``) from the carrier history.
+  (``city``, ``state``, ``description``, ``date`` = ``yyyy-mm-dd``) from the carrier history;
+  a city or state the carrier did not give is ``""`` (the reference requires the strings).
 - CANCEL: ``POST api/oms/pvt/orders/{orderId}/cancel`` with ``reason``.
 
 No UPDATE_STATUS (the OMS has no "set this status" call: the status follows the workflow
@@ -194,13 +197,12 @@ def _order_path(event: OrderEvent) -> str:
 
 def _invoice_body(event: OrderEvent) -> dict[str, Any]:
     invoice = require_payload(event.invoice, "invoice")
-    return {
+    body = {
         "type": "Output",
         "invoiceNumber": invoice["number"],
         "invoiceValue": str(int(invoice["total_cents"])),
         "issuanceDate": invoice["issued_at"].isoformat(),
         "invoiceKey": invoice["access_key"],
-        "invoiceUrl": invoice.get("xml_url"),
         "items": [
             {
                 "id": item["sku"],
@@ -210,13 +212,17 @@ def _invoice_body(event: OrderEvent) -> dict[str, Any]:
             for item in invoice["items"]
         ],
     }
+    if invoice.get("xml_url"):  # optional: left out when the ERP has none
+        body["invoiceUrl"] = invoice["xml_url"]
+    return body
 
 
 def _tracking_body(event: OrderEvent) -> dict[str, Any]:
     shipment = require_payload(event.shipment, "shipment")
     return {
         "trackingNumber": shipment["tracking_code"],
-        "trackingUrl": shipment.get("tracking_url"),
+        # required by the reference: an empty string, as it says for fields one lacks
+        "trackingUrl": shipment.get("tracking_url") or "",
         "courier": shipment["carrier"],
         "dispatchedDate": shipment["shipped_at"].isoformat(),
     }
@@ -229,9 +235,9 @@ def _delivered_body(event: OrderEvent) -> dict[str, Any]:
         "isDelivered": True,
         "deliveredDate": delivered_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
         "events": [
-            {
-                "city": step.get("city"),
-                "state": step.get("state"),
+            {  # city and state are required strings: empty when the carrier gave none
+                "city": step.get("city") or "",
+                "state": step.get("state") or "",
                 "description": step["description"],
                 "date": step["at"].astimezone(UTC).strftime("%Y-%m-%d"),
             }

@@ -7,6 +7,9 @@ test asserts both what the connector sent and that nothing was refused. Tests ca
 queue faults — a status (with ``Retry-After``), a delay, a dropped connection — and an
 "already done" answer for repeated calls.
 
+No request may carry a JSON null: where a vendor types a field as a string, null breaks
+its contract, and a value the event lacks is left out (or given the vendor's default).
+
 Every refusal echoes the credentials the request carried (its credential headers and
 its query string), first in the body, as real stores' error pages and debug payloads
 do: a connector's masking is put to the test by each of them.
@@ -68,11 +71,23 @@ class Route:
     path: str  # aiohttp pattern, e.g. /api/oms/pvt/orders/{order_id}/invoice
     name: str
     required: tuple[str, ...] = ()  # dotted JSON paths that must be present and non-empty
+    nullable: tuple[str, ...] = ()  # paths the vendor documents as null (ML's substatus)
     status: int = 200
     response: Any = field(default_factory=dict)
     # for answers that depend on the request: a function, or the name of one of the
     # emulator's own methods (called with the request and the parsed body)
     handler: Handler | str | None = None
+
+
+def null_paths(body: Any, path: str = "") -> list[str]:
+    """Where a JSON body holds null: ordersync leaves out what an event lacks."""
+    if body is None:
+        return [path or "(body)"]
+    if isinstance(body, dict):
+        return [p for k, v in body.items() for p in null_paths(v, f"{path}.{k}" if path else k)]
+    if isinstance(body, list):
+        return [p for i, v in enumerate(body) for p in null_paths(v, f"{path}[{i}]")]
+    return []
 
 
 def missing_fields(body: Any, required: tuple[str, ...]) -> list[str]:
@@ -176,6 +191,11 @@ class PlatformEmulator:
                 return web.json_response(
                     with_echo(request, self.auth_error_body(request, auth[1])), status=auth[0]
                 )
+            nulls = null_paths(body) if raw and isinstance(body, dict | list) else []
+            nulls = [path for path in nulls if path not in route.nullable]
+            if nulls:
+                call.refused = f"null at {', '.join(nulls)}"
+                return web.json_response(with_echo(request, {"error": call.refused}), status=400)
             missing = missing_fields(body, route.required) if route.required else []
             if missing:
                 call.refused = f"missing {', '.join(missing)}"

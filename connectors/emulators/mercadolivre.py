@@ -35,6 +35,8 @@ class MercadoLivreEmulator(PlatformEmulator):
             "/shipments/{shipment_id}/seller_notifications",
             "notify",
             required=("status",),
+            # "status shipped, substatus null": the documented way to say dispatched
+            nullable=("substatus",),
             handler="_notify",
         ),
     )

@@ -9,10 +9,18 @@ Orders are seeded with ``add_order``; the emulator keeps each order's ``status``
   answers 200 with a new ``receipt`` and changes nothing else (VTEX's documented behaviour).
   An output invoice moves the order to ``invoiced``.
 - ``PATCH .../invoice/{invoiceNumber}``: requires ``trackingNumber``, ``courier``,
-  ``dispatchedDate`` and the ``trackingUrl`` key (nullable); 404 for an unknown invoice.
+  ``dispatchedDate`` and ``trackingUrl`` (all four in the reference's required list);
+  404 for an unknown invoice.
 - ``PUT .../invoice/{invoiceNumber}/tracking``: requires ``isDelivered``, ``deliveredDate``
-  and an ``events`` list; refused (400) on an invoice without a tracking number, since the
-  reference says the call is for invoices that already have one.
+  (``yyyy-mm-dd hh:mm``) and ``events``, each with ``city``, ``state``, ``description``
+  and ``date`` (``yyyy-mm-dd``), all required strings; refused (400) on an invoice without
+  a tracking number, since the reference says the call is for invoices that already have
+  one.
+
+Every body is checked against the types of the published spec (``vtex/openapi-schemas``,
+"VTEX - Orders API.json"): a string field given a number, a boolean given a string, an
+item's ``price`` or ``quantity`` not an integer, ``invoiceValue`` not a string of digits —
+each is a 400 naming the field. (Nulls are refused by the base emulator.)
 - ``POST .../start-handling``: 204, or 409 ``OMS003`` unless the order is
   ``ready-for-handling`` (the documented answer).
 - ``POST .../cancel``: 400 for an invoiced order (documented); for an order already
@@ -26,6 +34,7 @@ Unknown orders answer 404. Credentials: both ``X-VTEX-API-AppKey`` and
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -74,6 +83,52 @@ def _receipt(order_id: str) -> web.Response:
     )
 
 
+# the published spec's property types, per route (str, int, bool, or a nested spec)
+INVOICE_TYPES: dict[str, Any] = {
+    "type": str, "issuanceDate": str, "invoiceNumber": str, "invoiceValue": str,
+    "invoiceKey": str, "invoiceUrl": str, "embeddedInvoice": str, "courier": str,
+    "trackingNumber": str, "trackingUrl": str, "dispatchedDate": str,
+    "items": [{"id": str, "price": int, "quantity": int, "description": str}],
+}  # fmt: skip
+TRACKING_TYPES: dict[str, Any] = {
+    "trackingNumber": str, "trackingUrl": str, "courier": str, "dispatchedDate": str,
+}  # fmt: skip
+DELIVERED_TYPES: dict[str, Any] = {
+    "isDelivered": bool,
+    "deliveredDate": str,
+    "events": [{"city": str, "state": str, "description": str, "date": str}],
+}
+EVENT_REQUIRED = ("city", "state", "description", "date")
+
+
+def type_errors(body: Any, types: dict[str, Any], path: str = "") -> list[str]:
+    """Where ``body`` holds a value of another type than the spec's."""
+    errors = []
+    for name, kind in types.items():
+        if name not in body:
+            continue
+        value, where = body[name], f"{path}{name}"
+        if isinstance(kind, list):
+            if not isinstance(value, list):
+                errors.append(f"{where}: expected an array")
+                continue
+            for i, item in enumerate(value):
+                if not isinstance(item, dict):
+                    errors.append(f"{where}[{i}]: expected an object")
+                else:
+                    errors += type_errors(item, kind[0], f"{where}[{i}].")
+        elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            errors.append(f"{where}: expected an integer")
+        elif kind is not int and not isinstance(value, kind):
+            errors.append(f"{where}: expected a {kind.__name__}")
+    return errors
+
+
+def _typed(body: Any, types: dict[str, Any]) -> web.Response | None:
+    errors = type_errors(body, types)
+    return _error(400, "1", "; ".join(errors)) if errors else None
+
+
 def _order(request: web.Request) -> VtexOrder | None:
     return request.app[EMULATOR].orders.get(request.match_info["order_id"])
 
@@ -91,6 +146,8 @@ async def _invoice(request: web.Request, body: Any) -> web.StreamResponse:
     order = _order(request)
     if order is None:
         return _not_found()
+    if (wrong := _typed(body, INVOICE_TYPES)) is not None:
+        return wrong
     if body["type"] not in ("Output", "Input"):
         return _error(400, "1", "type must be Output or Input")
     if not str(body["invoiceValue"]).isdigit():
@@ -122,7 +179,9 @@ async def _tracking_number(request: web.Request, body: Any) -> web.StreamRespons
     if order is None:
         return _not_found()
     if "trackingUrl" not in body:
-        return _error(400, "1", "trackingUrl is required (it may be null)")
+        return _error(400, "1", "trackingUrl is required")
+    if (wrong := _typed(body, TRACKING_TYPES)) is not None:
+        return wrong
     package = order.package(request.match_info["invoice"])
     if package is None:
         return _error(404, "1", "Invoice not found")
@@ -141,6 +200,14 @@ async def _tracking_status(request: web.Request, body: Any) -> web.StreamRespons
         return _not_found()
     if not isinstance(body.get("events"), list):
         return _error(400, "1", "events is required")
+    if (wrong := _typed(body, DELIVERED_TYPES)) is not None:
+        return wrong
+    for i, step in enumerate(body["events"]):
+        missing = [name for name in EVENT_REQUIRED if name not in step]
+        if missing:
+            return _error(400, "1", f"events[{i}]: {', '.join(missing)} required")
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", str(body["deliveredDate"])):
+        return _error(400, "1", "deliveredDate: expected yyyy-mm-dd hh:mm")
     package = order.package(request.match_info["invoice"])
     if package is None:
         return _error(404, "1", "Invoice not found")
@@ -170,6 +237,8 @@ async def _cancel(request: web.Request, body: Any) -> web.StreamResponse:
     order = _order(request)
     if order is None:
         return _not_found()
+    if isinstance(body, dict) and not isinstance(body.get("reason", ""), str):
+        return _error(400, "1", "reason: expected a string")
     if order.status in ("invoiced", "invoice"):
         return _error(400, "1", "Orders with invoiced status cannot be canceled")
     if order.status in ("canceled", "cancel"):

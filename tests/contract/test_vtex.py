@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiohttp
 import pytest
 
 from connectors.base import Delivery
@@ -84,7 +86,7 @@ def test_invoice_posts_the_nfe_with_the_fields_vtex_requires() -> None:
     assert body["invoiceValue"] == str(ev.invoice["total_cents"]) == "25990"
     assert body["invoiceKey"] == ACCESS_KEY
     assert datetime.fromisoformat(body["issuanceDate"]) == AT
-    assert body["invoiceUrl"] is None
+    assert "invoiceUrl" not in body  # the ERP gave no XML URL: left out, never null
     assert body["items"] == [{"id": "SKU-1", "quantity": 2, "price": 12995}]
     assert the_order(emu).status == "invoiced"
     assert [p["invoiceNumber"] for p in the_order(emu).packages] == ["1234"]
@@ -189,7 +191,7 @@ def test_tracking_goes_on_the_newest_output_invoice_found_on_the_order() -> None
     assert_authenticated(patch)
     assert patch.body == {
         "trackingNumber": "QB123456789BR",
-        "trackingUrl": None,
+        "trackingUrl": "",  # required by the reference; the event has none
         "courier": "Correios",
         "dispatchedDate": AT.isoformat(),
     }
@@ -262,7 +264,7 @@ def test_delivery_is_put_on_the_tracked_invoice() -> None:
         "deliveredDate": "2026-11-27 12:00",
         "events": [
             {"city": "Campinas", "state": "SP", "description": "Em trânsito", "date": "2026-11-26"},
-            {"city": None, "state": None, "description": "Entregue", "date": "2026-11-27"},
+            {"city": "", "state": "", "description": "Entregue", "date": "2026-11-27"},
         ],
     }
     tracked = the_order(emu).package("NF-1")
@@ -385,3 +387,66 @@ def test_a_token_cut_by_the_error_excerpt_does_not_leak_its_first_characters() -
 
     assert APP_TOKEN[:10] not in str(error)
     assert str(error).endswith("***")
+
+
+def test_an_invoice_with_its_xml_url_sends_it() -> None:
+    emu = emulator()
+    ev = order_event()
+    assert ev.invoice is not None
+    ev = replace(ev, invoice={**ev.invoice, "xml_url": "https://nfe.example/1234.xml"})
+    run(send(emu, Action.INVOICE, ev))
+    [call] = emu.calls
+    assert call.refused is None and call.body["invoiceUrl"] == "https://nfe.example/1234.xml"
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "says"),
+    [
+        ("invoice", {"invoiceValue": 25990}, "invoiceValue: expected a str"),
+        ("invoice", {"items": [{"id": 1, "price": 1, "quantity": 1}]}, "items[0].id"),
+        ("invoice", {"items": [{"id": "a", "price": "1", "quantity": 1}]}, "items[0].price"),
+        ("delivered", {"events": [{"description": "x", "date": "2026-11-27"}]}, "city, state"),
+        ("delivered", {"isDelivered": "yes"}, "isDelivered: expected a bool"),
+        ("delivered", {"deliveredDate": "2026-11-27T12:00:00Z"}, "yyyy-mm-dd hh:mm"),
+        ("tracking", {"trackingUrl": 7}, "trackingUrl: expected a str"),
+        ("any", {"invoiceUrl": None}, "null at invoiceUrl"),
+    ],
+)
+def test_the_emulator_holds_requests_to_the_specs_types(
+    route: str, body: dict[str, Any], says: str
+) -> None:
+    """What the connector must never send, refused as VTEX's published contract says."""
+    valid = {
+        "invoice": {
+            "type": "Output", "issuanceDate": AT.isoformat(), "invoiceNumber": "1",
+            "invoiceValue": "100", "items": [{"id": "a", "price": 1, "quantity": 1}],
+        },
+        "tracking": {
+            "trackingNumber": "QB1BR", "trackingUrl": "", "courier": "Correios",
+            "dispatchedDate": AT.isoformat(),
+        },
+        "delivered": {"isDelivered": True, "deliveredDate": "2026-11-27 12:00", "events": []},
+    }  # fmt: skip
+    paths = {"invoice": ("POST", "/invoice"), "tracking": ("PATCH", "/invoice/NF-1"),
+             "delivered": ("PUT", "/invoice/NF-1/tracking")}  # fmt: skip
+    name = "invoice" if route == "any" else route
+
+    async def go() -> tuple[int, str]:
+        emu = emulator("invoiced", packages=[package("NF-1", tracking_number="QB1BR")])
+        base = await emu.start()
+        method, path = paths[name]
+        key, token = SECRET.split(":")
+        headers = {"X-VTEX-API-AppKey": key, "X-VTEX-API-AppToken": token}
+        try:
+            async with (
+                aiohttp.ClientSession() as session,
+                session.request(
+                    method, f"{base}{BASE}{path}", json=valid[name] | body, headers=headers
+                ) as answer,
+            ):
+                return answer.status, await answer.text()
+        finally:
+            await emu.stop()
+
+    status, text = run(go())
+    assert status == 400 and says in text, text
