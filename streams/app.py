@@ -23,7 +23,7 @@ from faust.exceptions import ProducerSendError
 from faust.types import TP, EventT
 
 import schemas
-from streams import kafka_transport, metrics, topics
+from streams import kafka_transport, logs, metrics, topics
 from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
@@ -389,6 +389,7 @@ def build_history(settings: Settings) -> faust.App:
 def run(app: faust.App, settings: Settings) -> None:
     from faust.worker import Worker
 
+    logs.stamp_ids()
     logging_config = {
         "version": 1,
         "disable_existing_loggers": False,

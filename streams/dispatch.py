@@ -22,7 +22,7 @@ from functools import partial
 import schemas
 from connectors import CONNECTORS, Connector
 from connectors.http import insecure_url_reason, make_client
-from streams import topics
+from streams import logs, topics
 from streams.codec import Codec
 from streams.configs import IntegrationConfigs
 from streams.decision import OrderState, Skip, decide, update_kind
@@ -287,6 +287,15 @@ class Dispatcher:
         return replace(message, control=control)
 
     async def _handle(self, message: SourceMessage) -> Handled:
+        tenant, integration, _ = _parse_key(message.key)
+        logs.about(
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            order=message.key.decode("utf-8", "replace") if message.key else None,
+            integration=integration,
+            tenant=tenant,
+        )
         read = self._read_control(message)
         if isinstance(read, Handled):
             await self.publish(read)
@@ -369,6 +378,15 @@ class Dispatcher:
                 message, ValidationError(errors), ReasonCode.INVALID_EVENT, Outcome.INVALID, record
             )
         event = OrderEvent.from_avro(record)
+        logs.about(
+            event_id=event.event_id,
+            order=event.key,
+            integration=event.integration,
+            tenant=event.tenant,
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+        )
         expected = event.key.encode()
         if message.key != expected:
             # the key places the order's state and its lane: another order's, or none
@@ -414,16 +432,7 @@ class Dispatcher:
             # there). A resend gets it too: a worker stopped after a last attempt's dead
             # letter, before its state, makes that attempt again; the history keeps the
             # dead letter, and resending it would deliver the update twice.
-            log.info(
-                "event %s (%s) already delivered; not sent again",
-                event.event_id,
-                action,
-                extra={
-                    "event_id": event.event_id,
-                    "order": event.key,
-                    "integration": event.integration,
-                },
-            )
+            log.info("event %s (%s) already delivered; not sent again", event.event_id, action)
             again = DispatchOutcome.for_event(
                 event,
                 config.platform,

@@ -1,23 +1,55 @@
 """Structured JSON logs: one object per line, with the ids a log line is about.
 
-Pass ids with ``extra={"event_id": ..., "order": ..., "integration": ...}``. Messages go
-through ``redact``: every secret the process holds is masked on the way out.
+While the dispatcher handles a record it binds the record's ids (``about``): every line
+logged meanwhile in that task — the dispatcher's, a connector's, a library's — carries
+``event_id``, ``order`` and ``integration``. ``extra={...}`` names them explicitly where a
+line is about an event outside such a task. Messages go through ``redact``: every
+secret the process holds is masked on the way out.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any
 
 from streams.redact import redact
 
 IDS = ("event_id", "order", "integration", "tenant", "topic", "partition", "offset")
+# the ids of the record the current task handles; each asyncio task has its own
+_ABOUT: ContextVar[dict[str, object] | None] = ContextVar("ordersync_log_ids", default=None)
+
+
+def about(**ids: object) -> None:
+    """Name the record the current task handles, for every log line it writes from now."""
+    _ABOUT.set({k: v for k, v in ids.items() if v not in (None, "")})
+
+
+def stamp_ids() -> None:
+    """Have every log record carry the ids of the record its task handles.
+
+    Set on the records as they are made, in the task that logs: a handler that formats
+    later, or on another thread, still sees them. ``extra=`` given by a call wins.
+    """
+    if getattr(logging.getLogRecordFactory(), "stamps_ids", False):
+        return
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        for name, value in (_ABOUT.get() or {}).items():
+            record.__dict__.setdefault(name, value)
+        return record
+
+    factory.stamps_ids = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,

@@ -22,7 +22,7 @@ from streams.codec import Codec
 from streams.headers import RESEND_BY, RESEND_FORCE, RESEND_OF, require_signing_key, signed
 from streams.history.store import HistoryStore
 from streams.reasons import ReasonCode
-from streams.records import DispatchOutcome, Outcome, now_utc
+from streams.records import DispatchOutcome, Outcome, now_utc, order_key
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -167,10 +167,17 @@ class Resender:
         for row in rows:
             original = originals.get(tuple(row["source"]))
             if original is None:
+                tenant, integration, _, _, order, *_ = row["event"]
                 log.warning(
                     "resend of %s: no record at %s (the original is no longer in Kafka?)",
                     row["event_id"],
                     ":".join(str(part) for part in row["source"]),
+                    extra={
+                        "event_id": row["event_id"],
+                        "order": order_key(tenant, integration, order),
+                        "integration": integration,
+                        "tenant": tenant,
+                    },
                 )
                 report.missing.append(row["event_id"])
                 continue

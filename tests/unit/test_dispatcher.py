@@ -515,3 +515,31 @@ def test_an_infinite_retry_after_is_bounded_for_the_retry_record(dispatcher: Dis
     handled = handle(dispatcher, message(event_record()))
     assert handled.retry is not None
     assert 59 < handled.retry.due_s - time.time() <= 60
+
+
+# -- log lines name their event ----------------------------------------------------------
+def test_every_log_line_written_while_an_event_is_handled_names_it(
+    dispatcher: Dispatcher, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+    import logging
+
+    from streams.logs import JsonFormatter, stamp_ids
+
+    stamp_ids()
+    record = event_record()
+    later = event_record(EventType.SHIPPED, sequence=2)
+    ScriptedConnector.script = [retryable()]
+    with caplog.at_level(logging.INFO):
+        handle(dispatcher, message(record))
+        handle(dispatcher, message(later, offset=1))  # held: logged
+        handle(dispatcher, message(record))  # read again: logged
+        handle(dispatcher, replace(message(record), key=b"acme/loja-1/other"))
+    lines = [json.loads(JsonFormatter().format(r)) for r in caplog.records]
+    about_events = [line for line in lines if "event" in line["msg"]]
+    assert len(about_events) >= 2
+    for line in about_events:
+        assert {"event_id", "order", "integration"} <= set(line), line
+    held = next(line for line in lines if "held behind" in line["msg"])
+    assert held["event_id"] == later["event_id"]
+    assert held["order"] == "acme/loja-1/PED-1" and held["integration"] == "loja-1"
