@@ -3,7 +3,9 @@
 While N events over 200 stores go through Kafka, the dispatch worker and the history
 process, the run
 
-- kills the dispatch worker with SIGKILL several times at random moments, and restarts it;
+- kills the dispatch worker with SIGKILL several times at random moments, and restarts it,
+  noting the sends in flight at each kill (the only ones a kill may repeat);
+- stops it once with SIGTERM, as a deploy does, and starts it again (that repeats nothing);
 - kills the history process once, and the broker once, and restarts them;
 - makes the history's ClickHouse writes fail for a while (its fault file);
 - makes one platform's stores answer 503 to everything for a while, then recover.
@@ -39,7 +41,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 import schemas
 from bench.run import machine
-from chaos.fuzz import FUZZ_KINDS, Fuzzer
+from chaos.fuzz import ALL_KINDS, HEADER_KINDS, Fuzzer
 from streams import topics
 from streams.codec import Codec
 from streams.history.store import HistoryStore
@@ -144,6 +146,35 @@ def lifecycle_records(count: int, tag: str, stores: list[str]) -> list[dict[str,
     return out
 
 
+def attribute_repeats(
+    repeated: list[dict[str, Any]], faults: list[dict[str, Any]], settle_s: float = 1.0
+) -> dict[str, Any]:
+    """Which worker fault each repeated delivery followed.
+
+    A delivery a kill may repeat was sent before the kill and its order's state was not yet
+    written: it is in the snapshot of sends in flight taken just before, or the platform
+    received it between that snapshot and the moment the worker was gone (plus
+    ``settle_s`` for bytes already on their way).
+    """
+    counts = {"SIGKILL": 0, "SIGTERM": 0}
+    outside: list[dict[str, Any]] = []
+    for call in repeated:
+        fault = next(
+            (
+                f
+                for f in faults
+                if call["event_id"] in f["sending"]
+                or f["at"] <= call["first_received_at"] <= f["gone_at"] + settle_s
+            ),
+            None,
+        )
+        if fault is None:
+            outside.append({k: call.get(k) for k in ("event_id", "action", "first_received_at")})
+        else:
+            counts[fault["signal"]] += 1
+    return {"counts": counts, "outside": outside}
+
+
 def duplicate_timeline(repeated: list[dict[str, Any]]) -> dict[str, int]:
     """Repeated calls per wall-clock second, to set beside the faults' times in the log."""
     seconds = Counter(
@@ -182,11 +213,13 @@ class AckedPublisher:
         value = self.codec.encode(self.topic, schemas.ORDER_EVENT, record)
         self.send_raw(key.encode(), value, record["event_id"])
 
-    def send_raw(self, key: bytes | None, value: bytes | None, tag: str) -> None:
+    def send_raw(
+        self, key: bytes | None, value: bytes | None, tag: str, headers: Any = None
+    ) -> None:
         while True:
             try:
                 self.producer.produce(
-                    self.topic, key=key, value=value, on_delivery=self._report(tag)
+                    self.topic, key=key, value=value, headers=headers, on_delivery=self._report(tag)
                 )
                 break
             except BufferError:
@@ -209,6 +242,8 @@ class Chaos:
         self.log: list[str] = []
         self.restarts_on_exit = 0
         self._supervising = threading.Lock()
+        # each kill or stop of the worker, with the sends in flight at that moment
+        self.worker_faults: list[dict[str, Any]] = []
 
     def note(self, text: str) -> None:
         line = f"{time.strftime('%H:%M:%S')} {text}"
@@ -253,6 +288,32 @@ class Chaos:
             process.kill()
             process.start(timeout_s=180)
         self.note(f"{label} back")
+
+    def stop_worker(self, run: LocalRun, graceful: bool) -> None:
+        """SIGKILL or SIGTERM the worker, with a snapshot of its sends in flight just before.
+
+        A send that started after the snapshot reached the platform after it: the calls the
+        platform received from the snapshot until the worker was gone are counted in too.
+        """
+        kind = "SIGTERM" if graceful else "SIGKILL"
+        with self._supervising:
+            before = time.time()
+            try:
+                sending = list(run.worker_api("/api/sending")["sending"])
+            except OSError as exc:
+                sending = []
+                self.note(f"the worker's sends in flight could not be read: {exc}")
+            self.note(f"{kind} dispatch worker ({len(sending)} sends in flight)")
+            if graceful:
+                run.worker.stop(timeout_s=120)
+            else:
+                run.worker.kill()
+            gone = time.time()
+            run.worker.start(timeout_s=180)
+        self.worker_faults.append(
+            {"signal": kind, "at": before, "gone_at": gone, "sending": sending}
+        )
+        self.note(f"dispatch worker back after {kind}")
 
     def kill_broker(self) -> None:
         pid = self.stack.kafka.process.pid()
@@ -394,15 +455,15 @@ class Chaos:
                 daemon=True,
             )
             outage.start()
-            moments = sorted(self.rng.uniform(0.05, 0.9) for _ in range(WORKER_KILLS + 3))
-            plan = ["worker"] * WORKER_KILLS + ["history", "broker", "clickhouse"]
+            moments = sorted(self.rng.uniform(0.05, 0.9) for _ in range(WORKER_KILLS + 4))
+            plan = ["worker"] * WORKER_KILLS + ["worker_stop", "history", "broker", "clickhouse"]
             self.rng.shuffle(plan)
             refusal: threading.Thread | None = None
             for moment, fault in zip(moments, plan, strict=True):
                 at_progress(moment)
                 self.note(f"at {moment:.0%} of deliveries: {fault}")
-                if fault == "worker":
-                    self.kill(run.worker, "dispatch worker")
+                if fault in ("worker", "worker_stop"):
+                    self.stop_worker(run, graceful=fault == "worker_stop")
                 elif fault == "history":
                     self.kill(run.history, "history process")
                 elif fault == "broker":
@@ -437,7 +498,23 @@ class Chaos:
             repeated = http_json(f"{run.sandbox_url}/_duplicates", timeout=60)
             timeline = duplicate_timeline(repeated)
             self.note(f"duplicate deliveries by second repeated: {timeline}")
+            blame = attribute_repeats(repeated, self.worker_faults)
+            self.note(f"repeated deliveries by the fault they followed: {blame['counts']}")
             return {
+                "worker_faults": [
+                    {
+                        "signal": f["signal"],
+                        "at": datetime.fromtimestamp(f["at"], UTC).isoformat(
+                            timespec="milliseconds"
+                        ),
+                        "sends_in_flight": len(f["sending"]),
+                        "sending": f["sending"],
+                    }
+                    for f in self.worker_faults
+                ],
+                "repeats_by_fault": blame["counts"],
+                "repeats_after_graceful_stop": blame["counts"]["SIGTERM"],
+                "repeats_outside_worker_kills": blame["outside"],
                 "first": first,
                 "after_resend": second,
                 "duplicate_timeline": timeline,
@@ -481,7 +558,7 @@ class Chaos:
             publisher = AckedPublisher(settings)
             fuzzer = Fuzzer(settings, self.rng, store_names())
             valid = lifecycle_records(FUZZ_RECORDS // 4, "f", store_names())
-            kinds = fuzzer.publish_interleaved(publisher, valid, FUZZ_RECORDS)
+            kinds, header_records = fuzzer.publish_interleaved(publisher, valid, FUZZ_RECORDS)
             publisher.flush()
             valid_ids = [r["event_id"] for r in valid]
             expected_outcomes = len(publisher.acked)  # one outcome per record the broker took
@@ -495,6 +572,23 @@ class Chaos:
             for start in range(0, len(valid_ids), 1000):
                 chunk = run.api("/api/lookup", {"event_ids": valid_ids[start : start + 1000]})
                 lookup.update(chunk["events"])
+            header_ids = list(header_records)
+            seen: dict[str, Any] = {}
+            for start in range(0, len(header_ids), 1000):
+                chunk = run.api("/api/lookup", {"event_ids": header_ids[start : start + 1000]})
+                seen.update(chunk["events"])
+            by_kind: dict[str, dict[str, int]] = {
+                kind: {"published": 0, "as_expected": 0} for kind in HEADER_KINDS
+            }
+            unexpected = []
+            for event_id, kind in header_records.items():
+                by_kind[kind]["published"] += 1
+                got = seen.get(event_id)
+                outcome = (got["outcome"], got["reason_code"]) if got else ("none", "")
+                if outcome == HEADER_KINDS[kind]:
+                    by_kind[kind]["as_expected"] += 1
+                else:
+                    unexpected.append({"event_id": event_id, "kind": kind, "got": outcome})
             summary = {r["outcome"]: int(r["rows"]) for r in run.api("/api/summary")["by_outcome"]}
             crashes = run.worker.proc is None or run.worker.proc.poll() is not None
             log_text = run.worker.log_path.read_text(errors="replace")
@@ -507,6 +601,8 @@ class Chaos:
                 "fuzz_outcomes": summary,
                 "valid_events": len(valid_ids),
                 "valid_with_outcome": len(lookup),
+                "header_and_key_kinds": by_kind,
+                "header_and_key_unexpected": unexpected,
             }
         finally:
             run.stop()
@@ -539,6 +635,9 @@ def main() -> int:
         "after_resend": second,
         "fuzz_records": fuzz["fuzz_records"],
         "fuzz_crashes": fuzz["fuzz_crashes"],
+        "fuzz_header_and_key_unexpected": len(fuzz["header_and_key_unexpected"]),
+        "repeats_after_graceful_stop": faults["repeats_after_graceful_stop"],
+        "repeats_outside_worker_kills": len(faults["repeats_outside_worker_kills"]),
         "fuzz": fuzz,
         "faults": {k: v for k, v in faults.items() if k not in ("first", "after_resend")},
         "timeline": chaos.log,
@@ -547,19 +646,20 @@ def main() -> int:
             "events": EVENTS,
             "stores": STORES,
             "worker_kills": WORKER_KILLS,
+            "worker_graceful_stops": 1,
             "history_kills": 1,
             "broker_kills": 1,
             "clickhouse_refusal_s": REFUSE_S,
             "platform_outage_s": OUTAGE_S,
             "platform_outage_stores": OUTAGE_STORES,
             "seed": SEED,
-            "fuzz_kinds": FUZZ_KINDS,
+            "fuzz_kinds": ALL_KINDS,
         },
         "machine": machine(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(json.dumps({k: result[k] for k in list(result)[1:11]}, indent=2))
+    print(json.dumps({k: result[k] for k in list(result)[1:14]}, indent=2))
     return 0
 
 

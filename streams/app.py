@@ -330,7 +330,15 @@ def build_worker(settings: Settings) -> faust.App:
         principal = request[PRINCIPAL]
         return web.json_response([c.to_avro() for c in configs.all() if principal.sees(c.tenant)])
 
+    async def sending(request: web.Request) -> web.Response:
+        """The events whose sends a crash now could repeat: sent or being sent, their
+        orders' states not yet written."""
+        principal = request[PRINCIPAL]
+        ids = [e for e, tenant in list(dispatcher.sending.items()) if principal.sees(tenant)]
+        return web.json_response({"sending": ids})
+
     web_app.middlewares.append(api_middleware(Tokens.from_settings(settings.api_tokens)))
+    web_app.router.add_get("/api/sending", sending)
     web_app.router.add_get("/health", health)
     web_app.router.add_get("/metrics", metrics.metrics_view)
     web_app.router.add_get("/api/integrations", integrations)

@@ -237,6 +237,9 @@ class Dispatcher:
         self.states = states
         self.publish = publish
         self._events_topic = settings.topic(topics.EVENTS)
+        # event id -> tenant, from its send until its order's state is written: what a
+        # crash now could send again (the chaos run holds repeated deliveries to it)
+        self.sending: dict[str, str] = {}
         self._lanes = OrderLanes()
         self._slots = SendingSlots(settings.dispatch_concurrency, settings.store_concurrency)
 
@@ -350,6 +353,8 @@ class Dispatcher:
             else:
                 await self.publish(handled)
                 await self.states.put(message.key, state)
+            for outcome in handled.outcomes:  # their states are written: no longer at risk
+                self.sending.pop(outcome.event_id, None)
         return handled
 
     async def _release_held(self, state: OrderRecord, handled: Handled) -> None:
@@ -443,6 +448,7 @@ class Dispatcher:
             ).stamped(message)
             return Handled([again])
         attempt = message.attempt
+        self.sending[event.event_id] = event.tenant
         try:
             connector = self.pool.get(config)
             delivery = await connector.send(decision.action, event, decision.platform_status)

@@ -5,7 +5,8 @@
 format, in a process of its own: the pure-Python record builder must be chosen before
 aiokafka is first imported.
 
-    python -m streams.local.hostile BOOTSTRAP TOPIC KEY_HEX VALUE_HEX NAME_HEX
+    python -m streams.local.hostile BOOTSTRAP TOPIC < records   (one "KEY VALUE NAME" per
+    line, each in hex)
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import subprocess
 import sys
 from typing import Any
+
+Record = tuple[bytes, bytes, bytes]  # key, value, header name
 
 
 class RawName(str):
@@ -31,40 +34,47 @@ class RawName(str):
         return self.raw
 
 
-def send_with_raw_header_name(
-    bootstrap: str, topic: str, key: bytes | None, value: bytes | None, name: bytes
-) -> None:
-    """Publish one record whose header name is ``name``, bytes as they are."""
+def send_with_raw_header_names(bootstrap: str, topic: str, records: list[Record]) -> None:
+    """Publish each (key, value, header name) record, the name's bytes as they are; returns
+    once the broker has acknowledged every one."""
+    lines = "".join(f"{k.hex()} {v.hex()} {n.hex()}\n" for k, v, n in records)
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            __name__,
-            bootstrap,
-            topic,
-            (key or b"").hex(),
-            (value or b"").hex(),
-            name.hex(),
-        ],
+        [sys.executable, "-m", __name__, bootstrap, topic],
+        input=lines.encode(),
         check=True,
         env=os.environ | {"AIOKAFKA_NO_EXTENSIONS": "1"},
-        timeout=60,
+        timeout=120,
     )
 
 
-async def _send(bootstrap: str, topic: str, key: bytes, value: bytes, name: bytes) -> None:
+def send_with_raw_header_name(
+    bootstrap: str, topic: str, key: bytes | None, value: bytes | None, name: bytes
+) -> None:
+    send_with_raw_header_names(bootstrap, topic, [(key or b"", value or b"", name)])
+
+
+async def _send(bootstrap: str, topic: str, records: list[Record]) -> None:
     from aiokafka import AIOKafkaProducer
 
-    producer: Any = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer: Any = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", max_request_size=2 * 1024 * 1024
+    )
     await producer.start()
     try:
-        await producer.send_and_wait(topic, value, key=key, headers=[(RawName(name), b"x")])
+        sent = [
+            await producer.send(topic, value, key=key, headers=[(RawName(name), b"x")])
+            for key, value, name in records
+        ]
+        await asyncio.gather(*sent)
     finally:
         await producer.stop()
 
 
+def _main() -> None:
+    given = [line.split() for line in sys.stdin.read().splitlines() if line.strip()]
+    records = [(bytes.fromhex(k), bytes.fromhex(v), bytes.fromhex(n)) for k, v, n in given]
+    asyncio.run(_send(sys.argv[1], sys.argv[2], records))
+
+
 if __name__ == "__main__":
-    bootstrap, topic, key, value, name = sys.argv[1:6]
-    asyncio.run(
-        _send(bootstrap, topic, bytes.fromhex(key), bytes.fromhex(value), bytes.fromhex(name))
-    )
+    _main()
