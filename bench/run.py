@@ -51,11 +51,11 @@ from streams.local import (
     serve_sandbox_stores,
     side_stack_settings,
 )
-from streams.publish import make_producer
+from streams.local.stack import Stack
+from streams.local.stack.process import wait_until
+from streams.ops.publish import make_producer
 from streams.records import Action, EventType, IntegrationConfig, OrderEvent, order_key
 from streams.settings import Settings
-from streams.stack import Stack
-from streams.stack.process import wait_until
 from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -405,7 +405,7 @@ def machine() -> dict[str, Any]:
     import confluent_kafka
     import faust
 
-    from streams.stack.services import APICURIO_VERSION, KAFKA_VERSION
+    from streams.local.stack.services import APICURIO_VERSION, KAFKA_VERSION
 
     return {
         "cores": os.cpu_count(),

@@ -52,11 +52,11 @@ from streams.local import (
     serve_sandbox_stores,
     side_stack_settings,
 )
+from streams.local.stack import Stack
+from streams.local.stack.process import StackError, wait_until
+from streams.local.stack.services import port_open
 from streams.records import TERMINAL_OUTCOMES, EventType, order_key
 from streams.settings import Settings
-from streams.stack import Stack
-from streams.stack.process import StackError, wait_until
-from streams.stack.services import port_open
 from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent

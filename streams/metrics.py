@@ -1,64 +1,13 @@
-"""Prometheus metrics of both roles, served on ``/metrics`` by each process.
+"""``/metrics`` for Prometheus, served by each process from its own registry of metrics.
 
-The agents call ``observe_*`` with what they already have (the ``Handled`` result, the
-sink's batch); nothing here touches Kafka or the platforms.
+The metrics themselves live with their role: ``streams.worker.metrics`` and
+``streams.history.metrics``.
 """
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-
-from streams.records import Outcome
-
-EVENTS_IN = Counter("ordersync_events_in_total", "Records read by the dispatch worker", ["topic"])
-DECISIONS = Counter(
-    "ordersync_decisions_total", "Outcomes decided, by outcome and reason", ["outcome", "reason"]
-)
-SENDS = Counter(
-    "ordersync_platform_sends_total",
-    "Platform calls by platform and result",
-    ["platform", "outcome"],
-)
-DELIVERY_LATENCY = Histogram(
-    "ordersync_delivery_latency_seconds",
-    "From the event's publication to the platform's answer",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
-)
-RETRIES = Counter("ordersync_retries_scheduled_total", "Events sent to a retry topic", ["topic"])
-DEAD_LETTERS = Counter(
-    "ordersync_dead_letters_total", "Records sent to the dead-letter topic", ["reason"]
-)
-CONSUMER_LAG = Gauge(
-    "ordersync_consumer_lag", "Records behind the end of the partition", ["topic", "partition"]
-)
-SINK_BATCH = Histogram(
-    "ordersync_sink_batch_rows",
-    "Outcomes per ClickHouse insert",
-    buckets=(1, 5, 10, 50, 100, 250, 500, 1000, 2500, 5000),
-)
-SINK_FAILURES = Counter("ordersync_sink_failures_total", "Failed ClickHouse inserts (retried)")
-
-SENT_LIKE = {Outcome.SENT, Outcome.RETRY_SCHEDULED, Outcome.DEAD_LETTERED}
-
-
-def observe_handled(handled: object, published_at: float | None) -> None:
-    from streams.dispatch import Handled
-
-    assert isinstance(handled, Handled)
-    for outcome in handled.outcomes:
-        DECISIONS.labels(outcome.outcome.value, outcome.reason_code).inc()
-        if outcome.action and outcome.outcome in SENT_LIKE and outcome.attempt > 0:
-            SENDS.labels(outcome.platform, outcome.outcome.value).inc()
-            if outcome.outcome is Outcome.SENT and published_at:
-                DELIVERY_LATENCY.observe(max(0.0, time.time() - published_at))
-    if handled.retry is not None:
-        RETRIES.labels(handled.retry.topic).inc()
-    for dead in handled.dead_letters:
-        reason = dict(dead.headers).get("ordersync.error.reason", b"").decode()
-        DEAD_LETTERS.labels(reason).inc()
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 
 async def metrics_view(request: web.Request) -> web.Response:

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from streams.local import LocalRun
+from streams.local.stack import Stack
+from streams.local.stack.services import port_open
 from streams.settings import Settings
-from streams.stack import Stack
-from streams.stack.services import port_open
 from streams.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent

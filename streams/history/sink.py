@@ -13,10 +13,12 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from faust.types import EventT
+
 import schemas
-from streams import metrics
 from streams.codec import Codec
 from streams.errors import DecodeError
+from streams.history import metrics
 from streams.history.store import HistoryStore
 from streams.records import DispatchOutcome
 
@@ -62,6 +64,13 @@ class HistorySink:
                 seen.add(outcome.outcome_id)
             kept.append(outcome)
         return kept
+
+    async def write_events(self, batch: Sequence[EventT]) -> None:
+        """One batch of the outcomes topic, as the sink agent takes it."""
+        decoded = [(self.decode(e.message.value), e.message) for e in batch]
+        outcomes = [o for o, _ in decoded if o is not None]
+        offsets = [(m.topic, m.partition, m.offset) for _, m in decoded]
+        await self.write(outcomes, offsets)
 
     def decode(self, raw: bytes | None) -> DispatchOutcome | None:
         try:

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from streams.local.stack.process import StackError, wait_until
+from streams.ops.client import http_json
+from streams.records import IntegrationConfig
 from streams.settings import Settings
-from streams.stack.process import StackError, wait_until
 
-
-def http_json(url: str, body: Any = None, timeout: float = 5.0, token: str | None = None) -> Any:
-    data = None if body is None else json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=data, headers=headers)
-    with urllib.request.urlopen(request, timeout=timeout) as resp:
-        return json.loads(resp.read())
+__all__ = [
+    "LocalProcess",
+    "LocalRun",
+    "child_env",
+    "healthy",
+    "http_json",
+    "serve_sandbox",
+    "serve_sandbox_stores",
+    "side_stack_settings",
+]
 
 
 def healthy(url: str) -> bool:
@@ -52,7 +53,7 @@ class LocalProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", *self.args],
+                [sys.executable, "-m", "streams.ops.cli", *self.args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -235,10 +236,16 @@ class LocalRun:
         return result
 
 
+def serve_sandbox(settings: Settings) -> None:
+    """The bundled sandbox platform, in this process, until stopped."""
+    from connectors.emulators.sandbox import serve
+
+    serve(settings.sandbox_port)
+
+
 def serve_sandbox_stores(settings: Settings, run: LocalRun, tenant: str, stores: list[str]) -> None:
     """One sandbox integration per store, every automation on; returns once the worker has them."""
-    from streams.integrations import apply_configs
-    from streams.records import IntegrationConfig
+    from streams.ops.integrations import apply_configs
 
     apply_configs(
         settings,

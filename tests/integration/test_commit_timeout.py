@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from streams.local import LocalRun
+from streams.local.stack.process import wait_until
 from streams.settings import Settings
-from streams.stack.process import wait_until
 from tests.factories import config, event_record
 from tests.integration.test_end_to_end import apply, publish_one
 

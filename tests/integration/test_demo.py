@@ -20,7 +20,7 @@ def test_demo_oneshot_exits_zero_with_every_event_accounted_for(
     env = child_env(settings, {"DEMO_ONESHOT": "1", "ORDERSYNC_VAR_DIR": str(tmp_path / "var"),
                                "ORDERSYNC_CACHE_DIR": str(settings.cache_dir)})  # fmt: skip
     result = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "demo"],
+        [sys.executable, "-m", "streams.ops.cli", "demo"],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

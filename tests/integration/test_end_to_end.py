@@ -11,12 +11,12 @@ from confluent_kafka import Consumer, Message, Producer
 
 import schemas
 from streams.codec import Codec
-from streams.integrations import apply_configs
 from streams.local import LocalRun, http_json
-from streams.publish import publish_file
+from streams.local.stack.process import wait_until
+from streams.ops.integrations import apply_configs
+from streams.ops.publish import publish_file
 from streams.records import EventType
 from streams.settings import Settings
-from streams.stack.process import wait_until
 from tests.factories import config, event_record, jsonable
 
 pytestmark = pytest.mark.integration

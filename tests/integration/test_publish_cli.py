@@ -34,7 +34,7 @@ def run_publish(settings: Settings, path: Path, *flags: str) -> subprocess.Compl
     env = child_env(settings)
     env.pop("ORDERSYNC_LOG_LEVEL", None)
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", "publish", str(path), *flags],
+        [sys.executable, "-m", "streams.ops.cli", "publish", str(path), *flags],
         capture_output=True, text=True, env=env, timeout=120, cwd=os.getcwd(),
     )  # fmt: skip
 

@@ -8,9 +8,9 @@ import sys
 import pytest
 
 from streams.local import LocalRun, http_json
+from streams.local.stack.process import wait_until
 from streams.records import EventType
 from streams.settings import Settings
-from streams.stack.process import wait_until
 from tests.factories import config, event_record
 from tests.integration.test_end_to_end import apply, publish_one
 
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def cli(run: LocalRun, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "streams.cli", *args],
+        [sys.executable, "-m", "streams.ops.cli", *args],
         capture_output=True, text=True, env=run.env, timeout=120,
     )  # fmt: skip
 

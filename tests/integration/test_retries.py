@@ -15,10 +15,10 @@ import pytest
 from confluent_kafka import Consumer, Message
 
 from streams.local import LocalRun, http_json
-from streams.publish import publish_records
+from streams.local.stack.process import wait_until
+from streams.ops.publish import publish_records
 from streams.records import EventType
 from streams.settings import Settings
-from streams.stack.process import wait_until
 from tests.factories import config, event_record
 from tests.integration.test_end_to_end import apply, publish_one
 
@@ -236,7 +236,7 @@ def test_dlt_replay_filters_dry_runs_and_replays_each_event_once(
 
     def replay(*flags: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "streams.cli", "dlt", "replay", "--integration", "replay-me", *flags],
+            [sys.executable, "-m", "streams.ops.cli", "dlt", "replay", "--integration", "replay-me", *flags],
             capture_output=True, text=True, env=env, timeout=120,
         )  # fmt: skip
 

@@ -13,10 +13,10 @@ from collections import Counter, defaultdict
 import pytest
 
 from streams.local import LocalRun, http_json
-from streams.publish import publish_records
+from streams.local.stack.process import wait_until
+from streams.ops.publish import publish_records
 from streams.records import EventType
 from streams.settings import Settings
-from streams.stack.process import wait_until
 from tests.conftest import free_port
 from tests.factories import config, event_record
 from tests.integration.test_end_to_end import apply

@@ -11,12 +11,12 @@ import pytest
 from connectors import CONNECTORS
 from connectors.base import Connector
 from connectors.http import StoreResponse
-from streams.dispatch import ConnectorPool
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 from streams.redact import redact
 from streams.settings import Settings
+from streams.worker.dispatch import ConnectorPool
 from tests.factories import config, event
 
 REF = "LOJA_TOKEN"
@@ -109,7 +109,7 @@ def test_a_real_platform_over_plain_http_is_refused_before_any_call(tmp_path: Pa
 
 def test_integrations_apply_names_a_plain_http_store_url(tmp_path: Path) -> None:
     from streams.errors import ConfigurationError
-    from streams.integrations import load_configs
+    from streams.ops.integrations import load_configs
 
     path = tmp_path / "integrations.yaml"
     path.write_text(

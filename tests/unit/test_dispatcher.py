@@ -19,13 +19,13 @@ import schemas
 from connectors.base import Connector, Delivery
 from connectors.emulators.tray import TrayEmulator
 from streams.codec import Codec
-from streams.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.headers import ATTEMPT, RESEND_FORCE, RESEND_OF, signed
-from streams.orderstate import OrderStates
 from streams.records import Action, EventType, IntegrationConfig, OrderEvent, Outcome
 from streams.secrets import Secret
 from streams.settings import Settings
+from streams.worker.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
+from streams.worker.orderstate import OrderStates
 from tests.factories import config, event_record
 
 

@@ -7,7 +7,7 @@ from functools import partial
 
 import pytest
 
-from streams.lanes import OrderLanes
+from streams.worker.lanes import OrderLanes
 
 
 def test_one_orders_work_runs_in_start_order_even_when_the_first_is_slowest() -> None:
@@ -68,7 +68,7 @@ def test_a_failed_task_does_not_stop_its_lane_and_lanes_are_forgotten() -> None:
 
 
 def test_a_slow_store_keeps_to_its_share_of_the_sending_slots() -> None:
-    from streams.lanes import SendingSlots
+    from streams.worker.lanes import SendingSlots
 
     async def scenario() -> tuple[int, int, str]:
         slots = SendingSlots(total=3, per_store=2)

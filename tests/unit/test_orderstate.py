@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from streams.orderstate import OrderRecord, OrderStates
+from streams.worker.orderstate import OrderRecord, OrderStates
 
 
 class SlowChangelogTable(dict[bytes, bytes]):
@@ -69,7 +69,7 @@ def test_the_worker_table_hands_back_the_write_of_each_assignment(
     """
     import faust
 
-    from streams.orderstate import ConfirmedTable
+    from streams.worker.orderstate import ConfirmedTable
 
     sent: list[tuple[int | None, bytes, bytes]] = []
 

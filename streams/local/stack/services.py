@@ -10,8 +10,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from streams.local.stack.process import ManagedProcess, StackError, run_checked, wait_until
 from streams.settings import Settings
-from streams.stack.process import ManagedProcess, StackError, run_checked, wait_until
 
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"

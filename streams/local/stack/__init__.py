@@ -4,6 +4,6 @@ Both run from their official Maven Central artifacts, resolved by Maven into a c
 directory, and are managed through pid files and logs under ``var/``.
 """
 
-from streams.stack.services import Stack
+from streams.local.stack.services import Stack
 
 __all__ = ["Stack"]

@@ -13,7 +13,7 @@ from streams.settings import Settings
 
 
 def _stack(settings: Settings, action: str) -> int:
-    from streams.stack import Stack
+    from streams.local.stack import Stack
     from streams.topics import ensure_topics
 
     stack = Stack(settings)
@@ -31,8 +31,8 @@ def _stack(settings: Settings, action: str) -> int:
 
 
 def _integrations(settings: Settings, args: argparse.Namespace) -> int:
-    from streams.integrations import apply_configs, load_configs
-    from streams.local import http_json
+    from streams.ops.client import http_json
+    from streams.ops.integrations import apply_configs, load_configs
 
     if args.action == "apply":
         count = apply_configs(settings, load_configs(Path(args.file), settings.allowed_networks))
@@ -64,7 +64,7 @@ def _integrations(settings: Settings, args: argparse.Namespace) -> int:
 def _resend(settings: Settings, args: argparse.Namespace) -> int:
     import getpass
 
-    from streams.local import http_json
+    from streams.ops.client import http_json
 
     body = {
         "event_ids": args.event_ids,
@@ -202,33 +202,35 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         case "integrations":
             return _integrations(settings, args)
         case "publish":
-            from streams.publish import main_publish
+            from streams.ops.publish import main_publish
 
             return main_publish(settings, args.file, args.strict)
         case "resend":
             return _resend(settings, args)
         case "dlt":
-            from streams.dlt import main_replay
+            from streams.ops.dlt import main_replay
 
             return main_replay(settings, args)
         case "worker":
-            from streams.app import build_worker, hand_over_the_interpreter_often, run
+            from streams.faust_app import run
+            from streams.worker.app import build_worker, hand_over_the_interpreter_often
 
             hand_over_the_interpreter_often()
             run(build_worker(settings), settings)
             return 0
         case "history":
-            from streams.app import build_history, run
+            from streams.faust_app import run
+            from streams.history.app import build_history
 
             run(build_history(settings), settings)
             return 0
         case "sandbox":
-            from connectors.emulators.sandbox import serve
+            from streams.local import serve_sandbox
 
-            serve(settings.sandbox_port)
+            serve_sandbox(settings)
             return 0
         case "demo":
-            from streams.demo import main as demo_main
+            from streams.local.demo import main as demo_main
 
             return demo_main(settings)
         case "topics":

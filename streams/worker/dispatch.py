@@ -20,17 +20,14 @@ from datetime import datetime
 from functools import partial
 
 import schemas
-from connectors import CONNECTORS, Connector
-from connectors.http import insecure_url_reason, make_client
+from connectors import CONNECTORS
 from streams import logs, topics
 from streams.codec import Codec
-from streams.configs import IntegrationConfigs
 from streams.decision import OrderState, Skip, decide, update_kind
 from streams.errors import (
     DecodeError,
     DeliveryError,
     KeyMismatchError,
-    PermanentDeliveryError,
     ValidationError,
 )
 from streams.headers import (
@@ -53,19 +50,19 @@ from streams.headers import (
     Headers,
     read_control,
 )
-from streams.lanes import OrderLanes, SendingSlots
-from streams.orderstate import HeldMessage, OrderRecord, OrderStates
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, IntegrationConfig, OrderEvent, Outcome, now_utc
 from streams.redact import redact
-from streams.secrets import Secret
 from streams.settings import Settings
 from streams.validation import business_errors
+from streams.worker.configs import IntegrationConfigs
+from streams.worker.lanes import OrderLanes, SendingSlots
+from streams.worker.orderstate import HeldMessage, OrderRecord, OrderStates
+from streams.worker.pool import ConnectorPool
 
 log = logging.getLogger(__name__)
 EPOCH = datetime.fromtimestamp(0).astimezone()
 CREDENTIALS_REFUSED = frozenset({ReasonCode.AUTH_REJECTED, ReasonCode.TOKEN_EXPIRED})
-SECRET_RECHECK_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,90 +121,6 @@ class Handled:
         self.dead_letters += other.dead_letters
         if other.retry is not None:
             self.retry = other.retry
-
-
-class ConnectorPool:
-    """One connector, and so one HTTP client with its connection pool, per integration.
-
-    A credentials store renews short-lived tokens (Tray's every 3 hours, Mercado Livre's
-    every 6) by rewriting the secret's file, so a held connector's secret is read again
-    every ``recheck_s`` seconds, and at its next call after the platform refused it.
-    """
-
-    def __init__(self, settings: Settings, recheck_s: float = SECRET_RECHECK_S) -> None:
-        self.settings = settings
-        self.recheck_s = recheck_s
-        self._pool: dict[str, tuple[IntegrationConfig, Connector]] = {}
-        self._read_at: dict[str, float] = {}  # integration -> when its secret was last read
-
-    def get(self, config: IntegrationConfig) -> Connector:
-        held = self._pool.get(config.integration_id)
-        if held is not None and held[0] == config:
-            connector = held[1]
-            if config.credentials_ref and self._due(config.integration_id):
-                self._reread(config, connector)
-            return connector
-        credentials: Secret | None = None
-        if config.credentials_ref:
-            credentials = self.settings.secret(config.credentials_ref)
-            if credentials is None:
-                raise PermanentDeliveryError(
-                    f"secret {config.credentials_ref!r} is not set "
-                    f"(ORDERSYNC_SECRET_{config.credentials_ref} or the secrets directory)",
-                    reason_code=ReasonCode.CREDENTIALS_MISSING,
-                )
-            self._read_at[config.integration_id] = time.monotonic()
-        insecure = insecure_url_reason(
-            config.platform, config.store_url, self.settings.allowed_networks
-        )
-        if insecure is not None:
-            raise PermanentDeliveryError(insecure, reason_code=ReasonCode.INSECURE_URL)
-        client = make_client(
-            config.store_url,
-            timeout_s=self.settings.http_timeout_s,
-            allowed=self.settings.allowed_networks,
-        )
-        connector = CONNECTORS[config.platform](
-            config, credentials, client, longest_pause_s=self.settings.retry_max_delay_s
-        )
-        self._pool[config.integration_id] = (config, connector)
-        return connector
-
-    async def wait_until_resumed(self, integration_id: str) -> None:
-        """Return once the integration's store is not paused (a Retry-After, a breaker)."""
-        held = self._pool.get(integration_id)
-        if held is not None:
-            await held[1].wait_until_resumed()
-
-    def refused(self, config: IntegrationConfig) -> None:
-        """The platform refused the integration's credentials: read them at the next call."""
-        self._read_at.pop(config.integration_id, None)
-
-    def _due(self, integration_id: str) -> bool:
-        read_at = self._read_at.get(integration_id)
-        return read_at is None or time.monotonic() - read_at >= self.recheck_s
-
-    def _reread(self, config: IntegrationConfig, connector: Connector) -> None:
-        assert config.credentials_ref is not None
-        try:
-            current = self.settings.secret(config.credentials_ref)
-        except OSError:
-            current = None
-        if current is None:
-            # being rewritten, or gone: keep sending with the held secret, look again later
-            log.warning(
-                "secret %r of %s could not be read again; the held one is kept",
-                config.credentials_ref,
-                config.integration_id,
-            )
-            return
-        self._read_at[config.integration_id] = time.monotonic()
-        connector.renew_credentials(current)
-
-    async def close(self) -> None:
-        for _, connector in self._pool.values():
-            await connector.client.aclose()
-        self._pool.clear()
 
 
 Publish = Callable[[Handled], Awaitable[None]]

@@ -19,15 +19,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from streams.integrations import apply_configs, load_configs
 from streams.local import LocalRun
-from streams.publish import publish_records
+from streams.local.stack import Stack
+from streams.ops.integrations import apply_configs, load_configs
+from streams.ops.publish import publish_records
 from streams.records import EventType, IntegrationConfig, now_utc
 from streams.settings import Settings
-from streams.stack import Stack
 from streams.topics import ensure_topics
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 DEMO_SECRET = "demo-token-not-a-real-secret"
 
 
@@ -166,7 +166,7 @@ def _on_port(config: IntegrationConfig | str, port: int) -> IntegrationConfig | 
 
 
 def _wait_for_configs(local: LocalRun, names: list[str]) -> None:
-    from streams.stack.process import wait_until
+    from streams.local.stack.process import wait_until
 
     def held() -> bool:
         ids = {c["integration_id"] for c in local.worker_api("/api/integrations")}

@@ -16,7 +16,7 @@ from streams import topics
 from streams.codec import Codec
 from streams.decision import is_magento1
 from streams.errors import ConfigurationError
-from streams.publish import make_producer
+from streams.ops.publish import make_producer
 from streams.records import IntegrationConfig
 from streams.settings import Settings
 

@@ -1,0 +1,1 @@
+"""The dispatch worker: reads order events, decides, sends, records outcomes and retries."""
