@@ -17,7 +17,8 @@ const TEXT = {
         none_selected: "Select at least one row.", resent: "{n} event(s) resent.",
         forbidden: "Your role cannot resend.", empty: "No rows found.", bad_token: "Token refused." },
 };
-const state = { tab: "todos", page: 1, pageSize: 50, total: 0, lang: localStorage.getItem("lang") || "pt", reasons: {} };
+// selected: the event ids the operator ticked; they stay ticked when the rows are drawn again
+const state = { tab: "todos", page: 1, pageSize: 50, total: 0, lang: localStorage.getItem("lang") || "pt", reasons: {}, selected: new Set() };
 const $ = (id) => document.getElementById(id);
 const t = (key, vars = {}) => (TEXT[state.lang][key] || key).replace(/\{(\w+)\}/g, (_, k) => vars[k]);
 
@@ -56,10 +57,12 @@ async function load() {
   // only the newest request may draw the rows: an older answer arriving late would replace
   // the view the operator is looking at, and the rows they ticked with it
   const mine = ++loads;
+  $("rows").setAttribute("aria-busy", "true");
   const response = await api("/api/history?" + filterParams());
   const data = await response.json();
   document.body.dataset.settled = String(++settled);  // answers handled, drawn or not
   if (mine !== loads) return;
+  $("rows").setAttribute("aria-busy", "false");
   if (!response.ok) { notice(data.error || response.statusText, "error"); return; }
   state.total = data.total;
   const body = $("rows");
@@ -70,6 +73,8 @@ async function load() {
     const check = document.createElement("td");
     const box = document.createElement("input");
     box.type = "checkbox"; box.className = "pick"; box.value = row.event_id; box.setAttribute("aria-label", row.event_id);
+    box.checked = state.selected.has(row.event_id);
+    box.addEventListener("change", () => { if (box.checked) state.selected.add(row.event_id); else state.selected.delete(row.event_id); });
     check.appendChild(box); tr.appendChild(check);
     tr.appendChild(cell(when(row.decided_at)));
     tr.appendChild(cell(row.integration));
@@ -107,6 +112,7 @@ async function resendSelected() {
   if (response.status === 403) { notice(t("forbidden"), "error"); return; }
   if (!response.ok) { notice(data.error || response.statusText, "error"); return; }
   notice(t("resent", { n: data.resent }), "ok");
+  ids.forEach((id) => state.selected.delete(id));
   await load();
 }
 
@@ -162,7 +168,10 @@ document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("cli
 $("filters").addEventListener("submit", (e) => { e.preventDefault(); state.page = 1; load(); });
 $("prev").addEventListener("click", () => { state.page -= 1; load(); });
 $("next").addEventListener("click", () => { state.page += 1; load(); });
-$("all").addEventListener("change", (e) => document.querySelectorAll("input.pick").forEach((b) => { b.checked = e.target.checked; }));
+$("all").addEventListener("change", (e) => document.querySelectorAll("input.pick").forEach((b) => {
+  b.checked = e.target.checked;
+  if (b.checked) state.selected.add(b.value); else state.selected.delete(b.value);
+}));
 $("apply").addEventListener("click", () => { if ($("actions").value === "resend") resendSelected(); });
 $("csv").addEventListener("click", exportCsv);
 $("tl-close").addEventListener("click", () => $("timeline").close());

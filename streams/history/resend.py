@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 import schemas
 from streams import topics
@@ -28,6 +29,7 @@ from streams.settings import Settings
 log = logging.getLogger(__name__)
 MAX_RESEND = 10_000
 MAX_REMEMBERED = 100_000
+FETCH_DEADLINE_S = 60.0
 OPEN_ERRORS = ("DEAD_LETTERED", "INVALID")
 
 
@@ -239,68 +241,51 @@ class Resender:
     def _fetch(
         self, sources: list[tuple[Any, ...]]
     ) -> dict[tuple[Any, ...], tuple[bytes | None, bytes | None]]:
-        """The original (key, value) at each (topic, partition, offset).
+        """The original (key, value) at each (topic, partition, offset) still in Kafka.
 
-        Per partition, reads once from the lowest wanted offset to the highest: a consumer
-        re-assigned to another offset may still hand out records it prefetched.
+        One consumer reads every partition concerned from its lowest wanted offset to its
+        highest, until each has reached it or ``FETCH_DEADLINE_S`` passed: a busy broker
+        may be slow to answer a new consumer's first fetch, and an end-of-partition notice
+        or a second of silence proves nothing. An offset below the partition's start was
+        deleted by retention and is not read.
         """
         wanted: dict[tuple[str, int], set[int]] = {}
         for topic, partition, offset in sources:
             if topic and offset >= 0:
                 wanted.setdefault((topic, partition), set()).add(offset)
         found: dict[tuple[Any, ...], tuple[bytes | None, bytes | None]] = {}
-        for (topic, partition), offsets in sorted(wanted.items()):
-            self._scan(topic, partition, offsets, found)
-        # whatever a scan missed (a fetch that raced the end of the partition) is read
-        # again on its own, from exactly its offset
-        for (topic, partition), offsets in sorted(wanted.items()):
-            for offset in sorted(offsets):
-                if (topic, partition, offset) not in found:
-                    self._scan(topic, partition, {offset}, found)
-        return found
-
-    def _scan(
-        self,
-        topic: str,
-        partition: int,
-        offsets: set[int],
-        found: dict[tuple[Any, ...], tuple[bytes | None, bytes | None]],
-    ) -> None:
-        """Read one partition from the lowest wanted offset to the highest."""
+        if not wanted:
+            return found
         consumer = Consumer(
             {
                 "bootstrap.servers": self.settings.kafka_bootstrap,
                 "group.id": f"{self.settings.topic_prefix}ordersync-resend",
                 "enable.auto.commit": False,
-                "enable.partition.eof": True,
                 "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
             }
         )
         try:
-            consumer.assign([TopicPartition(topic, partition, min(offsets))])
-            last, idle = max(offsets), 0
-            while idle < 5:
-                messages = consumer.consume(500, timeout=1.0)
-                if not messages:
-                    idle += 1
-                    continue
-                done = False
-                for message in messages:
-                    error = message.error()
-                    log.debug(
-                        "resend scan %s:%d from %d: offset %s error %s",
-                        topic, partition, min(offsets), message.offset(), error,
-                    )  # fmt: skip
-                    if error is not None:
-                        # an end-of-partition notice can come before the records it follows
-                        reached = (topic, partition, last) in found
-                        done = done or (error.code() == KafkaError._PARTITION_EOF and reached)
+            starts, remaining = [], {}
+            for (topic, partition), offsets in wanted.items():
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=10
+                )
+                readable = [o for o in offsets if low <= o < high]
+                if readable:
+                    starts.append(TopicPartition(topic, partition, min(readable)))
+                    remaining[(topic, partition)] = max(readable)
+            consumer.assign(starts)
+            deadline = time.monotonic() + FETCH_DEADLINE_S
+            while remaining and time.monotonic() < deadline:
+                for message in consumer.consume(1000, timeout=0.5):
+                    if message.error() is not None:
                         continue
+                    where = (message.topic() or "", message.partition() or 0)
                     offset = message.offset() or 0
-                    if offset in offsets:
-                        found[(topic, partition, offset)] = (message.key(), message.value())
-                    done = done or offset >= last
-                if done:
-                    break
+                    if offset in wanted.get(where, ()):
+                        found[(*where, offset)] = (message.key(), message.value())
+                    if offset >= remaining.get(where, offset + 1):
+                        del remaining[where]
         finally:
             consumer.close()
+        return found

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from streams.local import LocalRun
+from streams.local.stack.process import wait_until
 from streams.settings import Settings
-from streams.stack.process import wait_until
 from tests.conftest import OPERATOR_TOKEN
 from tests.factories import config, event_record
 from tests.integration.test_end_to_end import apply, publish_one
@@ -53,6 +53,7 @@ def test_resend_selected_from_the_errors_tab(settings: Settings, local_run: Loca
         page.goto(f"{local_run.history_url}/#token={OPERATOR_TOKEN}")
         expect(page.get_by_role("heading", name="Histórico de Envio de Situação")).to_be_visible()
         page.get_by_role("tab", name="Erros").click()
+        expect(page.locator("#rows")).to_have_attribute("aria-busy", "false")
         rows = page.locator("#rows tr[data-event-id]")
         expect(rows).to_have_count(3)
         chosen = ids[:2]
