@@ -79,8 +79,8 @@ def bench_settings() -> Settings:
         {
             "ORDERSYNC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S),
             # the worker inherits the environment; the raw-HTTP reference uses the same value
-            "ORDERSYNC_DISPATCH_CONCURRENCY": os.environ.get(
-                "ORDERSYNC_DISPATCH_CONCURRENCY", str(Settings.dispatch_concurrency)
+            "ORDERSYNC_MAX_IN_FLIGHT": os.environ.get(
+                "ORDERSYNC_MAX_IN_FLIGHT", str(Settings.max_in_flight)
             ),
             "ORDERSYNC_STORE_CONCURRENCY": os.environ.get(
                 "ORDERSYNC_STORE_CONCURRENCY", str(Settings.store_concurrency)
@@ -475,7 +475,7 @@ def main() -> int:
         print(f"latency: {latency}", flush=True)
         isolation = bench.paced("isolation", bad_stores=True)
         print(f"isolation: {isolation}", flush=True)
-        raw = bench.raw_http(concurrency=settings.dispatch_concurrency)
+        raw = bench.raw_http(concurrency=settings.max_in_flight)
         print(f"raw HTTP: {raw} requests/s", flush=True)
         naive = bench.naive()
         print(f"naive: {naive} events/s", flush=True)
@@ -513,7 +513,7 @@ def main() -> int:
             "store_latency_ms": STORE_LATENCY_MS,
             "http_timeout_s": HTTP_TIMEOUT_S,
             "partitions": settings.partitions,
-            "dispatch_concurrency": settings.dispatch_concurrency,
+            "max_in_flight": settings.max_in_flight,
             "store_concurrency": settings.store_concurrency,
         },
         "machine": machine(),

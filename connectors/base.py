@@ -17,7 +17,6 @@ followed) and the status table:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
 import time
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
+from connectors.budget import CircuitBreaker, RateLimiter
 from connectors.http import (
     BlockedAddressError,
     StoreClient,
@@ -96,96 +96,6 @@ def retry_after_seconds(value: str | None, longest_s: float = 60.0) -> float | N
     return min(max(seconds, 0.0), longest_s)
 
 
-class RateLimiter:
-    """Spaces calls to one store: at most ``rate`` per second, adapting to the platform.
-
-    A platform that says how much budget is left (Shopify's call-limit header,
-    Nuvemshop's ``x-rate-limit-*``) slows the limiter down before it answers 429; a
-    ``Retry-After`` pauses the store until then.
-    """
-
-    MAX_SLOWDOWN = 8.0  # never slower than this many times the configured pace
-
-    def __init__(self, rate_per_s: float | None, longest_pause_s: float = 60.0) -> None:
-        self.interval = 1.0 / rate_per_s if rate_per_s else 0.0
-        self.slowest = max(self.interval, 0.001) * self.MAX_SLOWDOWN
-        self.longest_pause_s = longest_pause_s
-        self._next = 0.0
-        self._paused_until = 0.0
-        self._lock = asyncio.Lock()
-
-    def paused_for(self) -> float:
-        """Seconds until the store may be called again (0 when it may now)."""
-        return max(0.0, self._paused_until - time.monotonic())
-
-    async def wait_until_resumed(self) -> None:
-        """Return once no pause holds the store (a pause may be extended meanwhile)."""
-        while (wait := self.paused_for()) > 0:
-            await asyncio.sleep(wait)
-
-    async def acquire(self) -> None:
-        if not self.interval and not self._paused_until:
-            return
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next, self._paused_until)
-            self._next = start + self.interval
-        if start > now:
-            await asyncio.sleep(start - now)
-
-    def pause(self, seconds: float) -> None:
-        """Call the store no more for ``seconds``, at most ``longest_pause_s``."""
-        if not seconds > 0:  # nan and negatives too
-            return
-        seconds = min(seconds, self.longest_pause_s)
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
-
-    def slow_down(self, factor: float) -> None:
-        self.interval = min(max(self.interval, 0.001) * factor, self.slowest)
-
-
-class CircuitBreaker:
-    """Stops calling a store that does not answer, so it cannot take the worker with it.
-
-    A store that hangs holds each call until the timeout, and with it one of the worker's
-    few concurrent slots: a handful of such calls would stall every other store. After
-    ``threshold`` calls in a row end in a timeout or a connection failure the breaker
-    opens: calls fail at once (retryable, ``STORE_UNRESPONSIVE``, retried when it may
-    close) for ``cooldown_s``. Then one call at a time probes the store; an answer, any
-    answer, closes the breaker.
-    """
-
-    def __init__(self, threshold: int = 3, cooldown_s: float = 10.0) -> None:
-        self.threshold = threshold
-        self.cooldown_s = cooldown_s
-        self.failures = 0
-        self.open_until = 0.0
-        self.probing = False
-
-    def admit(self, request: PlatformRequest) -> bool:
-        """Raise unless a call may go now; ``True`` when this call is the probe."""
-        if self.failures < self.threshold:
-            return False
-        wait = self.open_until - time.monotonic()
-        if wait > 0 or self.probing:
-            raise RetryableDeliveryError(
-                f"{request.method} {request.path} not sent: the store did not answer "
-                f"{self.failures} calls in a row",
-                reason_code=ReasonCode.STORE_UNRESPONSIVE,
-                retry_after_s=max(wait, 0.0) or None,
-            )
-        self.probing = True
-        return True
-
-    def answered(self) -> None:
-        self.failures = 0
-
-    def unanswered(self) -> None:
-        self.failures += 1
-        if self.failures >= self.threshold:
-            self.open_until = time.monotonic() + self.cooldown_s
-
-
 class Connector:
     """Base of every platform connector. Subclasses set ``platform`` and ``actions``.
 
@@ -234,7 +144,16 @@ class Connector:
         return False
 
     def observe(self, response: StoreResponse) -> None:
-        """Adapt to the platform's rate-limit headers; the default reads none."""
+        """Adapt to the platform's account of the store's bucket: ``x-rate-limit-limit``,
+        ``-remaining`` and ``-reset`` (ms until it is empty), as Nuvemshop and the sandbox
+        send them. A platform that says it otherwise overrides this."""
+        headers = response.headers
+        limit = _number(headers.get("x-rate-limit-limit"))
+        remaining = _number(headers.get("x-rate-limit-remaining"))
+        if limit is None or remaining is None:
+            return
+        reset_ms = _number(headers.get("x-rate-limit-reset"))
+        self.limiter.observe_bucket(limit, remaining, None if reset_ms is None else reset_ms / 1000)
 
     def classify(self, response: StoreResponse) -> tuple[bool, ReasonCode]:
         """(retryable, reason) for a refusal; a platform may read more than the status."""
@@ -283,7 +202,7 @@ class Connector:
     async def call(self, action: Action, request: PlatformRequest) -> StoreResponse:
         """One HTTP call; raises a classified ``DeliveryError`` unless it succeeded."""
         await self.limiter.acquire()
-        probe = self.breaker.admit(request)
+        probe = self.breaker.admit(request.method, request.path)
         try:
             response = await self.client.request(
                 request.method,
@@ -329,10 +248,6 @@ class Connector:
             retry_after_s=retry_after,
         )
 
-    async def wait_until_resumed(self) -> None:
-        """Return once the store's pause (a ``Retry-After``, rate headers) is over."""
-        await self.limiter.wait_until_resumed()
-
     async def send(
         self, action: Action, event: OrderEvent, platform_status: str | None = None
     ) -> Delivery:
@@ -351,6 +266,13 @@ class Connector:
             http_status=failure.http_status,
             retry_after_s=failure.retry_after_s,
         ) from failure.__cause__
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 NUMERIC_ID = re.compile(r"[0-9]{1,20}")

@@ -39,9 +39,9 @@ and 415 HTTP_REJECTED, 429 / 5xx retryable).
 Rate: leaky bucket of 40 requests draining 2 per second per store and app (×10 on the
 Next / Evolution plans), hence ``default_rate_per_s = 2.0``. Every answer carries
 ``x-rate-limit-limit``, ``x-rate-limit-remaining`` and ``x-rate-limit-reset`` (ms until
-the bucket is empty): with a quarter of the bucket or less remaining the store is slowed
-down (interval doubled, up to eight times the starting one); with nothing remaining (or a
-429, which has no Retry-After) it is paused for the time one request takes to drain.
+the bucket is empty), which the base reads: the store's calls follow the bucket the
+platform describes — its size, what is left, and the drain rate the reset implies (20/s on
+a plan that drains ten times faster) — so a 429 is the exception, not the signal.
 """
 
 from __future__ import annotations
@@ -65,7 +65,6 @@ CANCEL_NOTIFY = True
 CANCEL_RESTOCK = True
 NOTIFY_CUSTOMER = True
 SHIPPED = frozenset({"shipped", "fulfilled"})
-LOW_REMAINING_SHARE = 0.25
 
 
 class NuvemshopConnector(Connector):
@@ -106,18 +105,6 @@ class NuvemshopConnector(Connector):
     def is_already_done(self, action: Action, response: StoreResponse) -> bool:
         # a candidate only: ``execute`` reads the order before calling it already done
         return response.status_code == 422
-
-    def observe(self, response: StoreResponse) -> None:
-        limit = _int(response.headers.get("x-rate-limit-limit"))
-        remaining = _int(response.headers.get("x-rate-limit-remaining"))
-        if not limit or remaining is None:
-            return
-        if remaining <= 0 or response.status_code == 429:
-            reset_ms = _int(response.headers.get("x-rate-limit-reset")) or 0
-            # the reset is the time to drain the whole bucket; one request drains in 1/limit of it
-            self.limiter.pause(max(reset_ms / 1000 / limit, 1 / (self.default_rate_per_s or 2)))
-        if remaining <= LOW_REMAINING_SHARE * limit:
-            self.limiter.slow_down(2.0)
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
@@ -256,11 +243,4 @@ def _json(response: StoreResponse) -> Any:
     try:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(float(value)) if value is not None else None
-    except ValueError:
         return None

@@ -54,15 +54,18 @@ HTTP_REJECTED. Non-2xx answers are classified by the base (401/403 AUTH_REJECTED
 with Retry-After, 5xx retryable...).
 
 Rate: calculated query cost (Standard plan: 100 points/s restored). A call here costs
-about 10 points, so the default is 5 calls/s per store; ``extensions.cost.throttleStatus``
-below a quarter of the bucket (or the REST header ``X-Shopify-Shop-Api-Call-Limit`` at
-80 % used) doubles the spacing, up to eight times the starting interval.
+about 10 points, so the default is 5 calls/s per store; every answer's
+``extensions.cost`` (the query's cost, ``throttleStatus``: available, maximum, restore
+rate) sets the store's budget in calls of that cost — what is left, the burst, the rate —
+as does the REST header ``X-Shopify-Shop-Api-Call-Limit`` (``used/size``), so the store is
+called as fast as its plan allows and no faster.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from typing import Any
 
 from connectors.base import Connector, PlatformRequest
@@ -84,8 +87,6 @@ STAFF_NOTE_CHARS = 255
 REASON_NOTES_CHARS = 256
 
 FULFILLABLE = frozenset({"OPEN", "IN_PROGRESS"})
-LOW_BUDGET_SHARE = 0.25  # slow down when less than this share of the cost bucket is left
-REST_HIGH_USE_SHARE = 0.8
 ERROR_CHARS = 300
 
 ORDER_QUERY = """
@@ -186,19 +187,23 @@ class ShopifyConnector(Connector):
         return {"X-Shopify-Access-Token": self.require_credentials().reveal()}
 
     def observe(self, response: StoreResponse) -> None:
+        """Shopify's account of the store's bucket: REST's call-limit header (``32/40``:
+        used of its size), or GraphQL's query cost and throttle status, counted in calls of
+        this query's cost."""
         call_limit = response.headers.get("x-shopify-shop-api-call-limit")
         if call_limit:
             used, _, size = call_limit.partition("/")
-            try:
-                if int(used) >= REST_HIGH_USE_SHARE * int(size):
-                    self.limiter.slow_down(2.0)
-            except ValueError:
-                pass
-        status = _throttle_status(_body(response))
-        if status is not None:
-            available, maximum, _ = status
-            if maximum and available < LOW_BUDGET_SHARE * maximum:
-                self.limiter.slow_down(2.0)
+            with suppress(ValueError):
+                self.limiter.observe_bucket(float(size), float(size) - float(used))
+        body = _body(response)
+        status = _throttle_status(body)
+        if status is not None and isinstance(body, Mapping):
+            available, maximum, restore = status
+            cost = _query_cost(body)
+            if cost > 0 and maximum:
+                self.limiter.observe_bucket(maximum / cost, available / cost)
+                if restore:
+                    self.limiter.rate = restore / cost
 
     async def execute(
         self, action: Action, event: OrderEvent, platform_status: str | None
@@ -560,6 +565,19 @@ def throttle_wait(body: Mapping[str, Any]) -> float:
         return 1.0
     available, _, restore = status
     return max(1.0, round((requested - available) / restore, 3))
+
+
+def _query_cost(body: Mapping[str, Any]) -> float:
+    """What the query cost (or, throttled, would have): the points one call spends."""
+    cost = (body.get("extensions") or {}).get("cost") or {}
+    for name in ("actualQueryCost", "requestedQueryCost"):
+        try:
+            value = float(cost.get(name) or 0)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        if value > 0:
+            return value
+    return 0.0
 
 
 def _throttle_status(body: Any) -> tuple[float, float, float] | None:

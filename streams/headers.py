@@ -36,6 +36,7 @@ ORIGIN_OFFSET = "ordersync.original.offset"
 RESEND_OF = "ordersync.resend.of"
 RESEND_FORCE = "ordersync.resend.force"
 RESEND_BY = "ordersync.resend.by"
+PARKED_ID = "ordersync.parked.id"
 SIGNATURE = "ordersync.signature"
 # on dead letters
 ERROR_CLASS = "ordersync.error.class"
@@ -72,6 +73,7 @@ class Control:
     resend_by: str | None = None
     first_failure: str | None = None
     due_ms: int = 0
+    park_id: str | None = None  # a parked record's: the order's state names the copy to run
 
 
 def signature(key: bytes | None, value: bytes | None, headers: Headers, signing_key: Secret) -> str:
@@ -149,6 +151,7 @@ def read_control(
         resend_by=_text(texts, RESEND_BY),
         first_failure=_text(texts, FIRST_FAILURE),
         due_ms=_integer(texts, DUE, 0, 0, 2**62),
+        park_id=_text(texts, PARKED_ID),
     )
 
 

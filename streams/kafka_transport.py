@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import faust
@@ -51,12 +51,17 @@ log = logging.getLogger(__name__)
 
 
 class App(faust.App):
-    """A Faust app that says how its consumer's fetches wait: ``(min bytes, max wait ms)``.
+    """A Faust app that says how its consumer's fetches wait: ``(min bytes, max wait ms)``,
+    and what to drop before a stop or a rebalance waits for the events in flight.
 
-    Faust fixes both when it builds the aiokafka consumer; ``None`` keeps its values.
+    Faust fixes both fetch waits when it builds the aiokafka consumer; ``None`` keeps its
+    values. ``before_wait_empty`` is called as the consumer starts waiting for every event
+    it handed out to be acknowledged: events dropped then (never acknowledged, and passed
+    to ``forget``) are read again by the partition's next holder.
     """
 
     fetch_batching: tuple[int, int] | None = None
+    before_wait_empty: Callable[[], None] | None = None
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -104,9 +109,21 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return committed
 
 
+def forget(app: faust.App, message: Any) -> None:
+    """Let the consumer stop waiting for ``message``: it will not be acknowledged here."""
+    consumer: Any = app.consumer
+    consumer._unacked_messages.discard(message)
+
+
 class Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def wait_empty(self) -> None:
+        hook = getattr(self.app, "before_wait_empty", None)
+        if hook is not None:
+            hook()
+        await super().wait_empty()
 
     async def perform_seek(self) -> None:
         flowing = self.flow_active

@@ -14,13 +14,14 @@ EVENTS = "orders.events"
 OUTCOMES = "orders.outcomes"
 RETRY_1 = "orders.retry.1"
 RETRY_2 = "orders.retry.2"
+PARKED = "orders.parked"
 DLT = "orders.dlt"
 CONFIG = "integrations.config"
 MAX_RECORD_BYTES = 2 * 1024 * 1024
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
-    keyed = [EVENTS, OUTCOMES, RETRY_1, RETRY_2, DLT]
+    keyed = [EVENTS, OUTCOMES, RETRY_1, RETRY_2, PARKED, DLT]
     specs = [
         NewTopic(
             settings.topic(name),

@@ -133,8 +133,10 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
             "ORDERSYNC_MAX_ATTEMPTS": str(settings.max_attempts),
             "ORDERSYNC_RETRY_DELAYS_S": ",".join(str(d) for d in settings.retry_delays_s),
             "ORDERSYNC_HTTP_TIMEOUT_S": str(settings.http_timeout_s),
-            "ORDERSYNC_DISPATCH_CONCURRENCY": str(settings.dispatch_concurrency),
+            "ORDERSYNC_MAX_IN_FLIGHT": str(settings.max_in_flight),
+            "ORDERSYNC_READ_AHEAD": str(settings.read_ahead),
             "ORDERSYNC_STORE_CONCURRENCY": str(settings.store_concurrency),
+            "ORDERSYNC_STORE_CONCURRENCY_MAX": str(settings.store_concurrency_max),
         }
     )
     env.update(extra or {})

@@ -27,7 +27,6 @@ from streams.worker.pool import ConnectorPool
 from streams.worker.publisher import OutcomePublisher
 
 log = logging.getLogger(__name__)
-READ_AHEAD = 8  # events handed to the dispatcher per sending slot
 RETRIES_WAITING = 10_000  # retry records a worker holds until they come due
 
 
@@ -86,9 +85,10 @@ def build_worker(settings: Settings) -> faust.App:
     )
     # ready to take events: configurations read, the producer and the codec warmed
     ready = asyncio.Event()
-    read_ahead = settings.dispatch_concurrency * READ_AHEAD
-    intake = Intake(app, dispatcher, read_ahead, ready)
-    due_intake = DueIntake(app, dispatcher, read_ahead, ready, RETRIES_WAITING)
+    intake = Intake(app, dispatcher, settings.read_ahead, ready)
+    due_intake = DueIntake(app, dispatcher, settings.read_ahead, ready, RETRIES_WAITING)
+    # a stop or a rebalance waits only for the events whose sends have begun
+    app.before_wait_empty = due_intake.abandon_waiting
 
     @app.task
     async def read_configs() -> None:

@@ -14,16 +14,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
-from functools import partial
 
 import schemas
-from connectors import CONNECTORS
+from connectors import CONNECTORS, Connector, Delivery
 from streams import logs, topics
 from streams.codec import Codec
-from streams.decision import OrderState, Skip, decide, update_kind
+from streams.decision import OrderState, Send, Skip, decide, update_kind
 from streams.errors import (
     DecodeError,
     DeliveryError,
@@ -31,96 +30,28 @@ from streams.errors import (
     ValidationError,
 )
 from streams.headers import (
-    ATTEMPT,
-    ATTEMPTS,
-    DUE,
-    ERROR_CLASS,
-    ERROR_MESSAGE,
-    ERROR_REASON,
-    FIRST_FAILURE,
-    HTTP_STATUS,
-    LAST_FAILURE,
-    ORIGIN_OFFSET,
-    ORIGIN_PARTITION,
-    ORIGIN_TOPIC,
-    RESEND_FORCE,
-    RESEND_OF,
     Control,
     HeaderError,
-    Headers,
     read_control,
 )
 from streams.reasons import ReasonCode
-from streams.records import DispatchOutcome, IntegrationConfig, OrderEvent, Outcome, now_utc
-from streams.redact import redact
+from streams.records import DispatchOutcome, OrderEvent, Outcome
 from streams.settings import Settings
 from streams.validation import business_errors
 from streams.worker.configs import IntegrationConfigs
-from streams.worker.lanes import OrderLanes, SendingSlots
+from streams.worker.followups import FollowUps, parse_key
+from streams.worker.lanes import OrderLanes
+from streams.worker.messages import Handled, SourceMessage
 from streams.worker.orderstate import HeldMessage, OrderRecord, OrderStates
 from streams.worker.pool import ConnectorPool
+from streams.worker.risk import AtRisk
+from streams.worker.stores import Stores
 
 log = logging.getLogger(__name__)
 EPOCH = datetime.fromtimestamp(0).astimezone()
 CREDENTIALS_REFUSED = frozenset({ReasonCode.AUTH_REJECTED, ReasonCode.TOKEN_EXPIRED})
-
-
-@dataclass(frozen=True, slots=True)
-class SourceMessage:
-    """A record as read, and, once the dispatcher has read them, its control headers."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Headers = ()
-    timestamp: float | None = None  # when it was published (Kafka record time, seconds)
-    control: Control | None = None  # None until read (and trusted) by the dispatcher
-
-    @property
-    def attempt(self) -> int:
-        """The attempt this message is for: 1 from orders.events, n from a retry topic."""
-        return self.control.attempt if self.control else 1
-
-    @property
-    def resend_of(self) -> str | None:
-        return self.control.resend_of if self.control else None
-
-    @property
-    def forced(self) -> bool:
-        """An operator's ``--force`` resend: sent even past no-regression and dedupe."""
-        return self.control.force if self.control else False
-
-    @property
-    def origin(self) -> tuple[str, int, int]:
-        """Where the event was first read, carried through the retry topics."""
-        if self.control is not None and self.control.origin is not None:
-            return self.control.origin
-        return self.topic, self.partition, self.offset
-
-
-@dataclass(frozen=True, slots=True)
-class OutgoingRecord:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    partition: int | None = None
-    due_s: float = 0.0  # for retries: when the next attempt may start (epoch seconds)
-
-
-@dataclass(slots=True)
-class Handled:
-    outcomes: list[DispatchOutcome] = field(default_factory=list)
-    retry: OutgoingRecord | None = None
-    dead_letters: list[OutgoingRecord] = field(default_factory=list)
-
-    def extend(self, other: Handled) -> None:
-        self.outcomes += other.outcomes
-        self.dead_letters += other.dead_letters
-        if other.retry is not None:
-            self.retry = other.retry
+# answers that say the store takes too much: its limit halves
+OVERLOADED = frozenset({ReasonCode.RATE_LIMITED, ReasonCode.TIMEOUT, ReasonCode.HTTP_SERVER_ERROR})
 
 
 Publish = Callable[[Handled], Awaitable[None]]
@@ -149,19 +80,45 @@ class Dispatcher:
         self.pool = pool
         self.states = states
         self.publish = publish
+        self.follow = FollowUps(settings)
         self._events_topic = settings.topic(topics.EVENTS)
         # event id -> tenant, from its send until its order's state is written: what a
         # crash now could send again (the chaos run holds repeated deliveries to it)
         self.sending: dict[str, str] = {}
         self._lanes = OrderLanes()
-        self._slots = SendingSlots(settings.dispatch_concurrency, settings.store_concurrency)
+        self.stores = Stores(settings.store_concurrency, settings.store_concurrency_max)
+        # handlings with a send whose order's state is not yet written: a crash repeats
+        # only these, and memory holds only these many sends under way
+        self._at_risk = asyncio.Semaphore(settings.max_in_flight)
+        self._tasks: set[asyncio.Task[Handled]] = set()
+        self._risks: dict[asyncio.Task[object], AtRisk] = {}
 
     def submit(self, message: SourceMessage) -> asyncio.Task[Handled]:
         """Start handling ``message`` behind every earlier message of its order; at once.
 
         The route agent and the retry agents share an order's state: its lane orders them.
         """
-        return self._lanes.start(message.key, lambda: self._handle_safely(message))
+        task = self._lanes.start(message.key, lambda: self._handle_safely(message))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def abandon_waiting(self) -> int:
+        """Cancel every handling that has not begun a send: its event stays unacknowledged,
+        and is read again by whoever holds its partition next. What is sending finishes.
+
+        A stop or a rebalance waits for the events in flight; with thousands read ahead
+        (a metered store's among them) that would be minutes, past the group's rebalance
+        timeout. Only a handling with a send under way may not be cut short: the platform
+        may already have the update, and its outcome and state must be written.
+        """
+        abandoned = 0
+        for task in list(self._tasks):
+            risk = self._risks.get(task)
+            if not task.done() and (risk is None or not risk.holds):
+                task.cancel()
+                abandoned += 1
+        return abandoned
 
     async def handle(self, message: SourceMessage) -> Handled:
         """Decide, send, publish the results, then record the order's state; never raises."""
@@ -174,7 +131,7 @@ class Dispatcher:
             log.exception(
                 "unexpected error on %s[%d]@%d", message.topic, message.partition, message.offset
             )
-            handled = self._unreadable(
+            handled = self.follow.unreadable(
                 message, exc, ReasonCode.INTERNAL_ERROR, Outcome.DEAD_LETTERED
             )
             await self.publish(handled)
@@ -197,13 +154,13 @@ class Dispatcher:
                 record = self.codec.decode(message.value, schemas.ORDER_EVENT)
             except DecodeError:
                 record = None
-            return self._unreadable(
+            return self.follow.unreadable(
                 message, exc, ReasonCode(exc.reason_code), Outcome.INVALID, record
             )
         return replace(message, control=control)
 
     async def _handle(self, message: SourceMessage) -> Handled:
-        tenant, integration, _ = _parse_key(message.key)
+        tenant, integration, _ = parse_key(message.key)
         logs.about(
             topic=message.topic,
             partition=message.partition,
@@ -250,27 +207,29 @@ class Dispatcher:
                 "event %s held behind %s (order %s)", event.event_id, state.blocked_by, event.key
             )
             return Handled()
-        # the slot is held until the state is written: a crash can repeat only what holds one
-        # a paused store waits for the end of its pause before it takes a shared slot
-        ready = partial(self.pool.wait_until_resumed, event.integration)
-        async with self._slots.hold(event.integration, ready):
-            handled = await self._process(message, event, state)
+        risk = AtRisk(self._at_risk, self.sending)
+        task = asyncio.current_task()
+        if task is not None:
+            self._risks[task] = risk
+        try:
+            handled = await self._process(message, event, state, risk)
             released = False
             if state.blocked_by == event.event_id and handled.retry is None:
                 state.blocked_by = None  # resolved: sent, skipped or dead-lettered
                 released = bool(state.held)
-                await self._release_held(state, handled)
+                await self._release_held(state, handled, risk)
             if _rebuilt_by_replay(message, handled, released):
-                # one round trip to the broker instead of two, while the slot is held
+                # one round trip to the broker instead of two
                 await asyncio.gather(self.publish(handled), self.states.put(message.key, state))
             else:
                 await self.publish(handled)
                 await self.states.put(message.key, state)
-            for outcome in handled.outcomes:  # their states are written: no longer at risk
-                self.sending.pop(outcome.event_id, None)
+        finally:
+            risk.settle()  # the order's state is written: its sends are no longer at risk
+            self._risks.pop(task, None)  # type: ignore[arg-type]
         return handled
 
-    async def _release_held(self, state: OrderRecord, handled: Handled) -> None:
+    async def _release_held(self, state: OrderRecord, handled: Handled, risk: AtRisk) -> None:
         """Handle the events held behind the resolved one."""
         while state.held and state.blocked_by is None:
             held = state.held.pop(0)
@@ -283,16 +242,18 @@ class Dispatcher:
             if isinstance(event, Handled):
                 handled.extend(event)
                 continue
-            handled.extend(await self._process(message, event, state))
+            handled.extend(await self._process(message, event, state, risk))
 
     def _decode(self, message: SourceMessage) -> OrderEvent | Handled:
         try:
             record = self.codec.decode(message.value, schemas.ORDER_EVENT)
         except DecodeError as exc:
-            return self._unreadable(message, exc, ReasonCode(exc.reason_code), Outcome.INVALID)
+            return self.follow.unreadable(
+                message, exc, ReasonCode(exc.reason_code), Outcome.INVALID
+            )
         errors = business_errors(record)
         if errors:
-            return self._unreadable(
+            return self.follow.unreadable(
                 message, ValidationError(errors), ReasonCode.INVALID_EVENT, Outcome.INVALID, record
             )
         event = OrderEvent.from_avro(record)
@@ -310,13 +271,13 @@ class Dispatcher:
             # the key places the order's state and its lane: another order's, or none
             given = "no key" if message.key is None else f"key {message.key[:120]!r}"
             error = KeyMismatchError(f"{given}, but the event is of order {expected!r}")
-            return self._unreadable(
+            return self.follow.unreadable(
                 message, error, ReasonCode.KEY_MISMATCH, Outcome.INVALID, record
             )
         return event
 
     async def _process(
-        self, message: SourceMessage, event: OrderEvent, state: OrderRecord
+        self, message: SourceMessage, event: OrderEvent, state: OrderRecord, risk: AtRisk
     ) -> Handled:
         config = self.configs.get(event.integration)
         platform = config.platform if config else ""
@@ -336,7 +297,7 @@ class Dispatcher:
                 event, platform, outcome=outcome, reason_code=decision.reason.value
             ).stamped(message)
             dead = (
-                [self._dead_letter(message, "Skip", decision.reason.value, None, 0)]
+                [self.follow.dead_letter(message, "Skip", decision.reason.value, None, 0)]
                 if decision.is_error
                 else []
             )
@@ -361,14 +322,13 @@ class Dispatcher:
             ).stamped(message)
             return Handled([again])
         attempt = message.attempt
-        self.sending[event.event_id] = event.tenant
         try:
             connector = self.pool.get(config)
-            delivery = await connector.send(decision.action, event, decision.platform_status)
+            delivery = await self._send(connector, decision, event, risk)
         except DeliveryError as exc:
             if exc.reason_code in CREDENTIALS_REFUSED:
                 self.pool.refused(config)
-            return self._failed(message, event, config, action, attempt, exc, state)
+            return self.follow.failed(message, event, config, action, attempt, exc, state)
         state.record_delivery(event.event_id, action, update_kind(decision.action), event.sequence)
         sent = DispatchOutcome.for_event(
             event,
@@ -384,132 +344,28 @@ class Dispatcher:
         ).stamped(message)
         return Handled([sent])
 
-    def _failed(
-        self,
-        message: SourceMessage,
-        event: OrderEvent,
-        config: IntegrationConfig,
-        action: str,
-        attempt: int,
-        exc: DeliveryError,
-        state: OrderRecord,
-    ) -> Handled:
-        text = redact(str(exc))
-        retry = exc.retryable and attempt < self.settings.max_attempts
-        outcome = DispatchOutcome.for_event(
-            event,
-            config.platform,
-            action=action,
-            outcome=Outcome.RETRY_SCHEDULED if retry else Outcome.DEAD_LETTERED,
-            reason_code=exc.reason_code,
-            attempt=attempt,
-            http_status=exc.http_status,
-            error=text[:2000],
-        ).stamped(message)
-        if retry:
-            state.blocked_by = event.event_id
-            state.blocked_attempt = attempt + 1
-            return Handled(
-                [outcome], retry=self._retry_record(message, attempt + 1, exc.retry_after_s)
-            )
-        dead = self._dead_letter(
-            message, type(exc).__name__, exc.reason_code, exc.http_status, attempt, text
-        )
-        return Handled([outcome], dead_letters=[dead])
-
-    def _retry_record(
-        self, message: SourceMessage, next_attempt: int, retry_after_s: float | None
-    ) -> OutgoingRecord:
-        delays = self.settings.retry_delays_s
-        delay = delays[min(next_attempt - 2, len(delays) - 1)]
-        delay = min(max(delay, retry_after_s or 0.0), self.settings.retry_max_delay_s)
-        due = time.time() + delay
-        topic, partition, offset = message.origin
-        control = message.control or Control()
-        headers = {
-            ATTEMPT: str(next_attempt).encode(),
-            DUE: str(int(due * 1000)).encode(),
-            FIRST_FAILURE: (control.first_failure or now_utc().isoformat()).encode(),
-            ORIGIN_TOPIC: topic.encode(),
-            ORIGIN_PARTITION: str(partition).encode(),
-            ORIGIN_OFFSET: str(offset).encode(),
-        }
-        if control.resend_of:
-            headers[RESEND_OF] = control.resend_of.encode()
-        if control.force:
-            headers[RESEND_FORCE] = b"1"
-        retry_topic = topics.RETRY_1 if next_attempt == 2 else topics.RETRY_2
-        return OutgoingRecord(
-            self.settings.topic(retry_topic),
-            message.key,
-            message.value,
-            list(headers.items()),
-            # same partition number as the order's events: its state lives there
-            partition=message.partition,
-            due_s=due,
-        )
-
-    def _unreadable(
-        self,
-        message: SourceMessage,
-        exc: Exception,
-        reason: ReasonCode,
-        outcome: Outcome,
-        record: Mapping[str, object] | None = None,
-    ) -> Handled:
-        tenant, integration, order = _parse_key(message.key)
-        text = redact(f"{type(exc).__name__}: {exc}")
-        fields = record or {}
-        occurred = fields.get("occurred_at")
-        sequence = fields.get("sequence")
-        result = DispatchOutcome(
-            event_id=str(fields.get("event_id", "")),
-            tenant=str(fields.get("tenant", tenant)),
-            integration=str(fields.get("integration", integration)),
-            platform="",
-            erp_order_id=str(fields.get("erp_order_id", "")),
-            platform_order_id=str(fields.get("platform_order_id", order)),
-            sequence=sequence if isinstance(sequence, int) else -1,
-            event_type=str(fields.get("event_type", "")),
-            action="",
-            outcome=outcome,
-            reason_code=reason.value,
-            attempt=0,
-            occurred_at=occurred if isinstance(occurred, datetime) else EPOCH,
-            decided_at=now_utc(),
-            error=text[:2000],
-        ).stamped(message)
-        dead = self._dead_letter(
-            message, type(exc).__name__, reason.value, None, message.attempt - 1, text
-        )
-        return Handled([result], dead_letters=[dead])
-
-    def _dead_letter(
-        self,
-        message: SourceMessage,
-        error_class: str,
-        reason: str,
-        http_status: int | None,
-        attempts: int,
-        text: str = "",
-    ) -> OutgoingRecord:
-        topic, partition, offset = message.origin
-        now = now_utc().isoformat()
-        first = message.control.first_failure if message.control else None
-        headers = [
-            (ORIGIN_TOPIC, topic.encode()),
-            (ORIGIN_PARTITION, str(partition).encode()),
-            (ORIGIN_OFFSET, str(offset).encode()),
-            (ERROR_CLASS, error_class.encode()),
-            (ERROR_REASON, reason.encode()),
-            (ERROR_MESSAGE, text[:2000].encode()),
-            (ATTEMPTS, str(attempts).encode()),
-            (FIRST_FAILURE, (first or now).encode()),
-            (LAST_FAILURE, now.encode()),
-        ]
-        if http_status is not None:
-            headers.append((HTTP_STATUS, str(http_status).encode()))
-        return OutgoingRecord(self.settings.topic(topics.DLT), message.key, message.value, headers)
+    async def _send(
+        self, connector: Connector, decision: Send, event: OrderEvent, risk: AtRisk
+    ) -> Delivery:
+        """The platform call, at the store's turn (``Stores``), counted at risk until the
+        order's state is written."""
+        gate = self.stores.gate(event.integration)
+        await gate.enter(connector.limiter)
+        started = time.perf_counter()
+        answered: float | None = None
+        overloaded = False
+        try:
+            await risk.add(event.event_id, event.tenant)
+            delivery = await connector.send(decision.action, event, decision.platform_status)
+            answered = time.perf_counter() - started
+            return delivery
+        except DeliveryError as exc:
+            overloaded = exc.reason_code in OVERLOADED
+            if exc.http_status is not None:
+                answered = time.perf_counter() - started
+            raise
+        finally:
+            gate.leave(answered, overloaded)
 
 
 def _rebuilt_by_replay(message: SourceMessage, handled: Handled, released: bool) -> bool:
@@ -538,12 +394,3 @@ def _already_attempted(message: SourceMessage, event_id: str, state: OrderRecord
     if state.blocked_by == event_id:
         return message.attempt < state.blocked_attempt
     return message.attempt > 1
-
-
-def _parse_key(key: bytes | None) -> tuple[str, str, str]:
-    parts = (key or b"").decode("utf-8", errors="replace").split("/", 2)
-    parts += [""] * (3 - len(parts))
-    return parts[0], parts[1], parts[2]
-
-
-__all__ = ["ConnectorPool", "Dispatcher", "Handled", "OutgoingRecord", "SourceMessage"]

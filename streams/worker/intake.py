@@ -26,9 +26,11 @@ from typing import Any, cast
 import faust
 from faust.types import TP, EventT
 
+from streams import kafka_transport
 from streams.headers import Headers, due_seconds
 from streams.worker import metrics
-from streams.worker.dispatch import Dispatcher, Handled, SourceMessage
+from streams.worker.dispatch import Dispatcher
+from streams.worker.messages import Handled, SourceMessage
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +83,18 @@ class Intake:
         task = self.dispatcher.submit(message)
         task.add_done_callback(partial(self._finished, event, message))
 
+    def abandon_waiting(self) -> None:
+        """Partitions are being revoked, or the worker stops: drop what has not begun."""
+        abandoned = self.dispatcher.abandon_waiting()
+        if abandoned:
+            log.info("%d events not yet sending left to be read again", abandoned)
+
     def _finished(self, event: EventT, message: SourceMessage, task: asyncio.Task[Handled]) -> None:
         self._read_ahead.release()
         if task.cancelled():
-            return  # shutting down: not acknowledged, so read again
+            # abandoned: not acknowledged, so read again; the consumer must not wait for it
+            kafka_transport.forget(self.app, event.message)
+            return
         error = task.exception()
         if error is not None:
             # even its dead letter could not be published: stop rather than pass over it
@@ -133,8 +143,16 @@ class DueIntake(Intake):
             if wait > 0:
                 await self._sleep(wait)
             await super().take(event, message)
+        except asyncio.CancelledError:
+            kafka_transport.forget(self.app, event.message)  # read again when due
+            raise
         finally:
             self._waiting.release()
+
+    def abandon_waiting(self) -> None:
+        for timer in list(self._timers):
+            timer.cancel()
+        super().abandon_waiting()
 
     @property
     def waiting(self) -> int:

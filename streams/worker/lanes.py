@@ -1,6 +1,4 @@
-"""One lane per order, and a share of the sending slots per store.
-
-An order's messages run one after another, different orders at once.
+"""One lane per order: an order's messages run one after another, different orders at once.
 
 A lane is the chain of tasks started for one key. ``OrderLanes.start`` links the new
 task behind the lane's tail before it returns, so the order of calls is the order of
@@ -11,8 +9,7 @@ last task finishes: the map holds only orders with work in flight.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -44,29 +41,3 @@ async def _after(previous: asyncio.Task[object] | None, work: Callable[[], Await
         # wait() neither raises the previous task's error nor cancels it if this one is
         await asyncio.wait([previous])
     return await work()
-
-
-class SendingSlots:
-    """At most ``total`` sends at once, at most ``per_store`` of them to one store.
-
-    A send waits for its store's share first, then for its store to be ready (``ready``:
-    not paused by a ``Retry-After`` or an open breaker), and only then takes a shared slot:
-    a store that answers slowly, or may not be called for a while, holds its own share,
-    while the other stores keep the rest of the slots.
-    """
-
-    def __init__(self, total: int, per_store: int) -> None:
-        self.per_store = per_store
-        self._total = asyncio.Semaphore(total)
-        self._stores: dict[str, asyncio.Semaphore] = {}
-
-    @asynccontextmanager
-    async def hold(
-        self, store: str, ready: Callable[[], Awaitable[None]] | None = None
-    ) -> AsyncIterator[None]:
-        share = self._stores.setdefault(store, asyncio.Semaphore(self.per_store))
-        async with share:
-            if ready is not None:
-                await ready()
-            async with self._total:
-                yield

@@ -8,7 +8,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from streams.headers import ERROR_REASON
 from streams.records import Outcome
-from streams.worker.dispatch import Handled
+from streams.worker.messages import Handled
 
 EVENTS_IN = Counter("ordersync_events_in_total", "Records read by the dispatch worker", ["topic"])
 DECISIONS = Counter(

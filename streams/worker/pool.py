@@ -64,12 +64,6 @@ class ConnectorPool:
         self._pool[config.integration_id] = (config, connector)
         return connector
 
-    async def wait_until_resumed(self, integration_id: str) -> None:
-        """Return once the integration's store is not paused (a Retry-After, a breaker)."""
-        held = self._pool.get(integration_id)
-        if held is not None:
-            await held[1].wait_until_resumed()
-
     def refused(self, config: IntegrationConfig) -> None:
         """The platform refused the integration's credentials: read them at the next call."""
         self._read_at.pop(config.integration_id, None)

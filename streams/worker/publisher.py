@@ -11,7 +11,7 @@ import faust
 import schemas
 from streams.codec import Codec
 from streams.faust_app import send_reliably
-from streams.worker.dispatch import Handled
+from streams.worker.messages import Handled
 
 
 class OutcomePublisher:

@@ -313,39 +313,31 @@ def test_top_level_graphql_errors_are_classified(
     run(go())
 
 
-def test_low_cost_budget_slows_the_limiter() -> None:
+def test_the_query_cost_sets_the_stores_budget_in_calls() -> None:
+    """300 of 2,000 points left, restored at 100/s, queries of this cost: calls of it."""
+
     async def go() -> None:
         emu = emulator()
-        emu.currently_available = 300.0  # well under a quarter of the 2000-point bucket
+        emu.currently_available = 300.0
         async with connected(emu, ShopifyConnector, secret=SECRET) as (_, connector):
-            before = connector.limiter.interval
             await connector.send(Action.SHIP, shipped())
-            assert connector.limiter.interval > before
+            limiter = connector.limiter
+            cost = 2000.0 / limiter.burst
+            assert cost > 1 and limiter.tokens <= 300.0 / cost + 1e-9
+            assert limiter.rate is not None and abs(limiter.rate - 100.0 / cost) < 1e-6
 
     run(go())
 
 
-def test_full_budget_leaves_the_limiter_alone() -> None:
+@pytest.mark.parametrize(("call_limit", "left"), [("36/40", 4.0), ("10/40", 30.0)])
+def test_the_rest_call_limit_header_sets_what_is_left(call_limit: str, left: float) -> None:
     async def go() -> None:
         async with connected(emulator(), ShopifyConnector, secret=SECRET) as (_, connector):
-            before = connector.limiter.interval
-            await connector.send(Action.SHIP, shipped())
-            assert connector.limiter.interval == before == 1 / 5.0
-
-    run(go())
-
-
-@pytest.mark.parametrize(("call_limit", "slowed"), [("36/40", True), ("10/40", False)])
-def test_rest_call_limit_header_near_the_limit_slows_the_limiter(
-    call_limit: str, slowed: bool
-) -> None:
-    async def go() -> None:
-        async with connected(emulator(), ShopifyConnector, secret=SECRET) as (_, connector):
-            before = connector.limiter.interval
+            connector.limiter.tokens = 40.0
             connector.observe(
                 StoreResponse(200, headers={"X-Shopify-Shop-Api-Call-Limit": call_limit})
             )
-            assert (connector.limiter.interval > before) is slowed
+            assert connector.limiter.burst == 40.0 and connector.limiter.tokens == left
 
     run(go())
 

@@ -66,10 +66,11 @@ def the_order(emu: TrayEmulator) -> TrayOrder:
 def test_rate_limit_is_180_per_minute_per_app() -> None:
     async def go() -> float:
         async with connected(emulator(), TrayConnector, secret=TOKEN, path=PATH) as (_, c):
-            return c.limiter.interval
+            assert c.limiter.rate is not None
+            return c.limiter.rate
 
     assert TrayConnector.default_rate_per_s == 3.0
-    assert run(go()) == pytest.approx(1 / 3)
+    assert run(go()) == pytest.approx(3.0)
 
 
 # -- INVOICE ---------------------------------------------------------------------------

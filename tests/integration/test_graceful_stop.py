@@ -1,12 +1,15 @@
 """A worker stopped with SIGTERM, as a deploy stops it, mid-stream: nothing is sent twice.
 
 A graceful stop finishes the sends in flight, writes their outcomes and orders' states,
-commits, then exits; the worker started after it resumes where it stopped.
+commits, then exits; the events it had read ahead but not begun sending (here, thousands
+waiting for metered stores) are left to be read again, so the stop takes seconds, not the
+minutes the backlog would. The worker started after it resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 
@@ -29,29 +32,37 @@ def test_sigterm_mid_stream_repeats_no_delivery(settings: Settings, local_run: L
             local_run,
             config(integration_id=store, store_url=f"{local_run.sandbox_url}/stores/{store}/"),
         )
-        # each call takes a while, so sends are in flight when the stop comes
-        http_json(
-            f"{local_run.sandbox_url}/_faults",
-            {"store": store, "status": 0, "count": -1, "delay_ms": 100},
-        )
+    # metered stores answering in about 100 ms: a backlog waits in the worker, sends are
+    # in flight, when the stop comes (4 stores x 40 calls/s: 3,000 events take ~19 s)
+    http_json(
+        f"{local_run.sandbox_url}/_model",
+        {
+            "store": "*",
+            "latency": {"median_ms": 100, "p99_ms": 200},
+            "bucket": {"capacity": 5, "drain_per_s": 40},
+        },
+    )
     records = [
         event_record(EventType.INVOICE_AUTHORIZED, integration=stores[n % 4], order=f"G{n}")
-        for n in range(600)
+        for n in range(3000)
     ]
     report = publish_records(settings, records)
-    wait_until(lambda: local_run.sandbox_received() >= 60, 60, "deliveries under way", 0.02)
+    wait_until(lambda: local_run.sandbox_received() >= 300, 60, "deliveries under way", 0.02)
 
     worker = local_run.worker
     assert worker.proc is not None
+    stopping = time.monotonic()
     worker.proc.send_signal(signal.SIGTERM)
     code = worker.proc.wait(60)
+    stop_took = time.monotonic() - stopping
     delivered_at_stop = local_run.sandbox_received()
     assert delivered_at_stop < len(records), "the stop came after the stream had ended"
     worker.start()
 
-    result = local_run.wait_for_terminal(report.event_ids, timeout_s=120)
+    result = local_run.wait_for_terminal(report.event_ids, timeout_s=180)
     assert result["terminal"] == len(records)
     stats = http_json(f"{local_run.sandbox_url}/_stats")
     assert stats["received"] == len(records)
     assert stats["duplicates"] == 0, http_json(f"{local_run.sandbox_url}/_duplicates")
     assert code == 0, f"the worker exited with {code} on SIGTERM"
+    assert stop_took < 15, f"the stop took {stop_took:.1f}s with a backlog waiting"

@@ -71,12 +71,19 @@ def test_retry_after_http_date_in_the_past_is_zero() -> None:
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
 
 
-def test_rate_limiter_slows_down_but_never_below_an_eighth_of_its_pace() -> None:
+def test_the_rate_limiter_is_a_token_bucket_that_follows_the_platforms_account() -> None:
     from connectors.base import RateLimiter
 
-    limiter = RateLimiter(2.0)
-    limiter.slow_down(2.0)
-    assert limiter.interval == 1.0
-    for _ in range(10):
-        limiter.slow_down(2.0)
-    assert limiter.interval == 0.5 * RateLimiter.MAX_SLOWDOWN
+    limiter = RateLimiter(2.0, burst=3)
+    for _ in range(3):
+        assert limiter.ready_in() == 0
+        limiter.take()
+    assert 0.49 < limiter.ready_in() <= 0.5  # a call drains in half a second
+    limiter.observe_bucket(capacity=40, remaining=38, empty_in_s=1.0)  # 2 in it, 1 s to empty
+    assert limiter.burst == 40 and limiter.rate == 2.0
+    limiter.observe_bucket(capacity=40, remaining=20, empty_in_s=1.0)  # a faster plan: 20/s
+    assert limiter.rate == 20.0
+    unmetered = RateLimiter(None)
+    for _ in range(100):
+        unmetered.take()
+    assert unmetered.ready_in() == 0

@@ -16,7 +16,7 @@ from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 from streams.redact import redact
 from streams.settings import Settings
-from streams.worker.dispatch import ConnectorPool
+from streams.worker.pool import ConnectorPool
 from tests.factories import config, event
 
 REF = "LOJA_TOKEN"

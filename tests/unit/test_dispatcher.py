@@ -24,8 +24,10 @@ from streams.headers import ATTEMPT, RESEND_FORCE, RESEND_OF, signed
 from streams.records import Action, EventType, IntegrationConfig, OrderEvent, Outcome
 from streams.secrets import Secret
 from streams.settings import Settings
-from streams.worker.dispatch import ConnectorPool, Dispatcher, Handled, SourceMessage
+from streams.worker.dispatch import Dispatcher
+from streams.worker.messages import Handled, SourceMessage
 from streams.worker.orderstate import OrderStates
+from streams.worker.pool import ConnectorPool
 from tests.factories import config, event_record
 
 
@@ -473,17 +475,13 @@ class HeldPool(ConnectorPool):
             self.held[config.integration_id] = ScriptedConnector(config, None, None)  # type: ignore[arg-type]
         return self.held[config.integration_id]
 
-    async def wait_until_resumed(self, integration_id: str) -> None:
-        if integration_id in self.held:
-            await self.held[integration_id].wait_until_resumed()
-
 
 def test_a_paused_store_holds_no_shared_slot() -> None:
-    """Store A was told Retry-After: its events wait for the pause without taking the
-    shared slots, and store B's event goes out meanwhile."""
+    """Store A was told Retry-After: its events wait for the pause at its own gate, taking
+    none of the places sends share, and store B's event goes out meanwhile."""
     ScriptedConnector.script, ScriptedConnector.calls = [], []
     settings = Settings.from_env(
-        ENV | {"ORDERSYNC_DISPATCH_CONCURRENCY": "2", "ORDERSYNC_STORE_CONCURRENCY": "2"}
+        ENV | {"ORDERSYNC_MAX_IN_FLIGHT": "2", "ORDERSYNC_STORE_CONCURRENCY": "2"}
     )
     pool = HeldPool(settings)
     configs = Configs(config(integration_id="loja-a"), config(integration_id="loja-b"))

@@ -65,30 +65,3 @@ def test_a_failed_task_does_not_stop_its_lane_and_lanes_are_forgotten() -> None:
         assert len(lanes) == 0
 
     asyncio.run(scenario())
-
-
-def test_a_slow_store_keeps_to_its_share_of_the_sending_slots() -> None:
-    from streams.worker.lanes import SendingSlots
-
-    async def scenario() -> tuple[int, int, str]:
-        slots = SendingSlots(total=3, per_store=2)
-        slow = asyncio.Event()
-        inside: list[str] = []
-
-        async def send(store: str, until: asyncio.Event | None) -> str:
-            async with slots.hold(store):
-                inside.append(store)
-                if until is not None:
-                    await until.wait()
-                return store
-
-        stuck = [asyncio.create_task(send("slow", slow)) for _ in range(5)]
-        await asyncio.sleep(0)
-        other = await asyncio.wait_for(send("fast", None), timeout=5)
-        in_at_once = inside.count("slow")
-        slow.set()
-        await asyncio.wait_for(asyncio.gather(*stuck), timeout=5)
-        return in_at_once, inside.count("slow"), other
-
-    # two of the slow store's five sends were in when the other store's went through
-    assert asyncio.run(scenario()) == (2, 5, "fast")

@@ -1,0 +1,150 @@
+"""Each store's turn to send: as many at once as its limit allows, when its rate allows.
+
+A send waits at its store's gate, not in a pool shared with the other stores: a store that
+answers slowly, is metered, or said ``Retry-After`` keeps its own sends waiting and holds
+nothing the other stores need. The gate admits a send when the store has fewer sends under
+way than its ``AdaptiveLimit`` and its ``RateLimiter`` has a call to spend (a pause counts
+as none), and spends that call then, for the send's first request. Waiting sends are served
+in arrival order; a timer wakes the gate when the next call may go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from connectors.budget import PREPAID, RateLimiter
+from streams.worker.limits import AdaptiveLimit
+
+
+class StoreGate:
+    def __init__(self, name: str, limit: AdaptiveLimit) -> None:
+        self.name = name
+        self.limit = limit
+        self.in_flight = 0
+        self.limiter: RateLimiter | None = None
+        self._waiting: deque[tuple[asyncio.Future[None], float]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_due = 0.0  # uvloop's timer handles do not say when they are due
+
+    @property
+    def queued(self) -> int:
+        return sum(1 for future, _ in self._waiting if not future.done())
+
+    def oldest_wait_s(self) -> float:
+        """How long the send waiting longest has waited (0 when none waits)."""
+        for future, since in self._waiting:
+            if not future.done():
+                return time.monotonic() - since
+        return 0.0
+
+    async def enter(self, limiter: RateLimiter | None) -> None:
+        """Return once this send may go; it must ``leave`` afterwards."""
+        self.limiter = limiter
+        if not self._waiting and self._may_start():
+            self._start()
+        else:
+            future = asyncio.get_running_loop().create_future()
+            self._waiting.append((future, time.monotonic()))
+            self._pump()
+            try:
+                await future
+            except asyncio.CancelledError:
+                if future.done() and not future.cancelled():
+                    self.leave(None)  # admitted as it was cancelled: give the turn back
+                raise
+        if limiter is not None:
+            PREPAID.set(True)  # in this send's task: its first call is paid for
+
+    def leave(self, answered_in_s: float | None, overloaded: bool = False) -> None:
+        """The send ended: after ``answered_in_s`` (None: no answer to learn from)."""
+        self.in_flight -= 1
+        if overloaded:
+            self.limit.on_overload()
+        elif answered_in_s is not None:
+            self.limit.on_answer(answered_in_s, self.in_flight + 1)
+        self._pump()
+
+    def _may_start(self) -> bool:
+        if self.in_flight >= self.limit.limit:
+            return False
+        return self.limiter is None or self.limiter.ready_in() <= 0
+
+    def _start(self) -> None:
+        self.in_flight += 1
+        if self.limiter is not None:
+            self.limiter.take()
+
+    def _pump(self) -> None:
+        while self._waiting:
+            future, _ = self._waiting[0]
+            if future.done():  # cancelled while waiting
+                self._waiting.popleft()
+                continue
+            if self.in_flight >= self.limit.limit:
+                return  # a send's end pumps again
+            wait = self.limiter.ready_in() if self.limiter is not None else 0.0
+            if wait > 0:
+                self._wake_in(wait)
+                return
+            self._waiting.popleft()
+            self._start()
+            future.set_result(None)
+
+    def _wake_in(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time() + seconds
+        if self._timer is not None:
+            if self._timer_due <= due:
+                return  # it wakes the gate sooner already
+            self._timer.cancel()
+        self._timer, self._timer_due = loop.call_at(due, self._woken), due
+
+    def _woken(self) -> None:
+        self._timer = None
+        self._pump()
+
+
+@dataclass(frozen=True, slots=True)
+class StoreLoad:
+    """What one store has under way and waiting, for ``/metrics`` and the report."""
+
+    store: str
+    in_flight: int
+    queued: int
+    oldest_wait_s: float
+    limit: int
+    rate_per_s: float | None
+
+
+class Stores:
+    """One gate per store, made on first use; a store's limit is kept while it is idle."""
+
+    def __init__(self, initial_limit: int, max_limit: int) -> None:
+        self.initial_limit = initial_limit
+        self.max_limit = max_limit
+        self._gates: dict[str, StoreGate] = {}
+
+    def gate(self, store: str) -> StoreGate:
+        gate = self._gates.get(store)
+        if gate is None:
+            limit = AdaptiveLimit(self.initial_limit, maximum=self.max_limit)
+            gate = self._gates[store] = StoreGate(store, limit)
+        return gate
+
+    def loads(self) -> list[StoreLoad]:
+        """The stores with sends under way or waiting."""
+        return [
+            StoreLoad(
+                gate.name,
+                gate.in_flight,
+                gate.queued,
+                round(gate.oldest_wait_s(), 3),
+                gate.limit.limit,
+                gate.limiter.rate if gate.limiter else None,
+            )
+            for gate in list(self._gates.values())
+            if gate.in_flight or gate.queued
+        ]
