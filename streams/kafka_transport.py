@@ -20,8 +20,11 @@ and what was queued dropped (it is read again), until the seek is done.
 **Committing past an unhandled head.** Faust commits the first run of consecutive acked
 offsets unless it starts "more than one" after the committed offset, but the committed
 offset is the next one to read: with 31 committed and 32.. acked, 31 (never handed to an
-agent, e.g. dropped during a rebalance) would be committed past. Here the head must be
-the committed offset itself, or covered by a known gap in the partition.
+agent, e.g. dropped during a rebalance) would be committed past. And on a partition
+nothing was ever committed for it commits any run at all: with 0..4 still being handled
+and 5..9 acked, 10 — a stop then left 0..4 unhandled for good. Here the head must be the
+committed offset itself (for a never-committed partition, its first offset, where it was
+sought to), or covered by a known gap in the partition.
 
 **A header name that is not UTF-8.** Kafka types a header's name as a string, but a
 producer may write any bytes there (librdkafka does), and aiokafka's record parser then
@@ -36,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka.consumer import fetcher
@@ -106,6 +109,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
             starts = await consumer.beginning_offsets(never_committed)
             for tp, offset in starts.items():
                 consumer.seek(tp, offset)
+                cast(Consumer, self.consumer).first_offsets[TP(tp.topic, tp.partition)] = offset
         return committed
 
 
@@ -116,6 +120,11 @@ def forget(app: faust.App, message: Any) -> None:
 
 
 class Consumer(faust_aiokafka.Consumer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # partition -> the offset a never-committed partition was sought to
+        self.first_offsets: dict[TP, int] = {}
+
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
@@ -141,6 +150,8 @@ class Consumer(faust_aiokafka.Consumer):
     def _new_offset(self, tp: TP) -> int | None:
         acked = self._acked[tp]
         committed = self._committed_offset[tp]
+        if committed is None:
+            committed = self.first_offsets.get(tp)
         if acked and committed is not None:
             head = min(acked)
             if head > committed and not self._gap[tp].overlaps(committed, head):

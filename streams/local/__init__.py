@@ -137,6 +137,7 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
             "ORDERSYNC_READ_AHEAD": str(settings.read_ahead),
             "ORDERSYNC_STORE_CONCURRENCY": str(settings.store_concurrency),
             "ORDERSYNC_STORE_CONCURRENCY_MAX": str(settings.store_concurrency_max),
+            "ORDERSYNC_STORE_QUEUE_S": str(settings.store_queue_s),
         }
     )
     env.update(extra or {})

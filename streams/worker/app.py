@@ -28,6 +28,7 @@ from streams.worker.publisher import OutcomePublisher
 
 log = logging.getLogger(__name__)
 RETRIES_WAITING = 10_000  # retry records a worker holds until they come due
+PARKED_WAITING = 10_000  # parked records likewise; the rest wait in Kafka
 
 
 def hand_over_the_interpreter_often() -> None:
@@ -60,9 +61,11 @@ def build_worker(settings: Settings) -> faust.App:
     retry_topics = [
         raw_topic(app, settings.topic(name)) for name in (topics.RETRY_1, topics.RETRY_2)
     ]
+    parked_topic = raw_topic(app, settings.topic(topics.PARKED))
     outcomes_topic = raw_topic(app, settings.topic(topics.OUTCOMES))
     records = {
-        t.get_topic_name(): t for t in [*retry_topics, raw_topic(app, settings.topic(topics.DLT))]
+        t.get_topic_name(): t
+        for t in [*retry_topics, parked_topic, raw_topic(app, settings.topic(topics.DLT))]
     }
     # per-order state, changelogged and co-partitioned with the order topics
     order_table = ConfirmedTable(
@@ -87,8 +90,14 @@ def build_worker(settings: Settings) -> faust.App:
     ready = asyncio.Event()
     intake = Intake(app, dispatcher, settings.read_ahead, ready)
     due_intake = DueIntake(app, dispatcher, settings.read_ahead, ready, RETRIES_WAITING)
+    parked_intake = DueIntake(app, dispatcher, settings.read_ahead, ready, PARKED_WAITING)
     # a stop or a rebalance waits only for the events whose sends have begun
-    app.before_wait_empty = due_intake.abandon_waiting
+
+    def abandon_waiting() -> None:
+        due_intake.abandon_waiting()
+        parked_intake.abandon_waiting()
+
+    app.before_wait_empty = abandon_waiting
 
     @app.task
     async def read_configs() -> None:
@@ -124,6 +133,10 @@ def build_worker(settings: Settings) -> faust.App:
 
     for index, topic in enumerate(retry_topics, start=1):
         app.agent(topic, name=f"retry{index}")(retry)
+
+    @app.agent(parked_topic, name="parked")
+    async def parked(stream: faust.StreamT[bytes]) -> None:
+        await parked_intake.consume(stream)
 
     start_web(
         app, web_api(settings, ready, configs, dispatcher), settings.bind_host, settings.worker_port

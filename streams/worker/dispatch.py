@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime
@@ -207,6 +208,11 @@ class Dispatcher:
                 "event %s held behind %s (order %s)", event.event_id, state.blocked_by, event.key
             )
             return Handled()
+        park_id = message.control.park_id if message.control else None
+        if park_id is not None and park_id == state.parked_id:
+            state.parked_id = None  # back from the parking topic: it is its turn again
+            gate = self.stores.gate(event.integration)
+            gate.parked = max(0, gate.parked - 1)
         risk = AtRisk(self._at_risk, self.sending)
         task = asyncio.current_task()
         if task is not None:
@@ -214,7 +220,7 @@ class Dispatcher:
         try:
             handled = await self._process(message, event, state, risk)
             released = False
-            if state.blocked_by == event.event_id and handled.retry is None:
+            if state.blocked_by == event.event_id and not handled.waits:
                 state.blocked_by = None  # resolved: sent, skipped or dead-lettered
                 released = bool(state.held)
                 await self._release_held(state, handled, risk)
@@ -322,6 +328,9 @@ class Dispatcher:
             ).stamped(message)
             return Handled([again])
         attempt = message.attempt
+        gate = self.stores.gate(config.integration_id)
+        if gate.full(self.settings.store_queue_s):
+            return self._park(message, event, state, gate.next_turn_in())
         try:
             connector = self.pool.get(config)
             delivery = await self._send(connector, decision, event, risk)
@@ -343,6 +352,19 @@ class Dispatcher:
             latency_ms=round(delivery.latency_ms, 3),
         ).stamped(message)
         return Handled([sent])
+
+    def _park(
+        self, message: SourceMessage, event: OrderEvent, state: OrderRecord, due_in_s: float
+    ) -> Handled:
+        """Set the event aside on the parking topic, its order held behind it as behind a
+        retry: its store already has what it can send in the next seconds waiting."""
+        park_id = uuid.uuid4().hex
+        state.blocked_by = event.event_id
+        state.blocked_attempt = message.attempt
+        state.parked_id = park_id
+        self.stores.gate(event.integration).parked += 1
+        parked = self.follow.parked_record(message, park_id, time.time() + due_in_s)
+        return Handled(parked=parked)
 
     async def _send(
         self, connector: Connector, decision: Send, event: OrderEvent, risk: AtRisk
@@ -379,18 +401,20 @@ def _rebuilt_by_replay(message: SourceMessage, handled: Handled, released: bool)
     long ago); a retry attempt read again defers to the state, which says it is
     resolved. Those records land before the state.
     """
-    return (
-        message.attempt == 1 and not released and handled.retry is None and not handled.dead_letters
-    )
+    return message.attempt == 1 and not released and not handled.waits and not handled.dead_letters
 
 
 def _already_attempted(message: SourceMessage, event_id: str, state: OrderRecord) -> bool:
     """Whether ``message`` is an attempt made before, read again.
 
     While an event waits for its retry, only the attempt its retry record is for may run;
-    a retry record of an event that no longer waits was resolved already (sent, or
-    dead-lettered: an operator resends those, not a stray replay).
+    while it is parked, only the parked copy its order's state names; a retry or parked
+    record of an event that no longer waits was resolved already (sent, or dead-lettered:
+    an operator resends those, not a stray replay).
     """
+    park_id = message.control.park_id if message.control else None
     if state.blocked_by == event_id:
+        if state.parked_id is not None:  # parked: only the copy the state names runs
+            return park_id != state.parked_id
         return message.attempt < state.blocked_attempt
-    return message.attempt > 1
+    return message.attempt > 1 or park_id is not None

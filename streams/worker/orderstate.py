@@ -6,8 +6,9 @@ changelog after a crash. It holds:
 
 - ``delivered``: per kind of update, the highest sequence delivered (no regression);
 - ``recent``: the last delivered ``event_id:action`` pairs (dedupe after a replay);
-- ``blocked_by``: the event of this order waiting in a retry topic, if any, and
-  ``blocked_attempt``, the attempt its retry record is for;
+- ``blocked_by``: the event of this order waiting in a retry topic or parked, if any,
+  ``blocked_attempt``, the attempt its record is for, and ``parked_id``, the parked copy
+  that may run (an event is parked when its store has its next seconds of work waiting);
 - ``held``: later events of the order, in arrival order, waiting for it to resolve.
 """
 
@@ -57,6 +58,7 @@ class OrderRecord:
     blocked_by: str | None = None
     blocked_attempt: int = 0
     held: list[HeldMessage] = field(default_factory=list)
+    parked_id: str | None = None
 
     def was_delivered(self, event_id: str, action: str) -> bool:
         return f"{event_id}:{action}" in self.recent
@@ -74,6 +76,7 @@ class OrderRecord:
                 "blocked_by": self.blocked_by,
                 "blocked_attempt": self.blocked_attempt,
                 "held": [h.to_json() for h in self.held],
+                "parked_id": self.parked_id,
             },
             separators=(",", ":"),
         ).encode()
@@ -89,6 +92,7 @@ class OrderRecord:
             blocked_by=data.get("blocked_by"),
             blocked_attempt=data.get("blocked_attempt", 0),
             held=[HeldMessage.from_json(h) for h in data.get("held", [])],
+            parked_id=data.get("parked_id"),
         )
 
 

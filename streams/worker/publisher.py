@@ -1,4 +1,5 @@
-"""Puts a handling's results on the broker: outcomes, then dead letters and a retry record.
+"""Puts a handling's results on the broker: outcomes, then dead letters, a retry or parked
+record.
 
 The dispatcher calls it and waits: it returns once the broker has every record, so an
 order's state is never written ahead of the outcomes it follows from.
@@ -18,7 +19,7 @@ class OutcomePublisher:
     def __init__(
         self, codec: Codec, outcomes: faust.TopicT, records: dict[str, faust.TopicT]
     ) -> None:
-        """``records``: the topics of retry records and dead letters, by name."""
+        """``records``: the topics of retry records, parked records and dead letters, by name."""
         self.codec = codec
         self.outcomes = outcomes
         self.records = records
@@ -28,7 +29,7 @@ class OutcomePublisher:
         for outcome in handled.outcomes:
             value = self.codec.encode(name, schemas.DISPATCH_OUTCOME, outcome.to_avro())
             await send_reliably(self.outcomes, outcome.key.encode(), value, [])
-        for record in handled.dead_letters + ([handled.retry] if handled.retry else []):
+        for record in handled.records():
             await send_reliably(
                 self.records[record.topic],
                 record.key,

@@ -11,6 +11,7 @@ in arrival order; a timer wakes the gate when the next call may go.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class StoreGate:
         self._waiting: deque[tuple[asyncio.Future[None], float]] = deque()
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0  # uvloop's timer handles do not say when they are due
+        self.parked = 0  # its events this worker set aside, not yet back
 
     @property
     def queued(self) -> int:
@@ -39,6 +41,25 @@ class StoreGate:
             if not future.done():
                 return time.monotonic() - since
         return 0.0
+
+    def throughput_per_s(self) -> float:
+        """Sends per second the store takes now: its rate, or its limit over its answer time."""
+        answer_s = self.limit.answer_time_s or 0.1
+        concurrent = self.limit.limit / max(answer_s, 0.001)
+        rate = self.limiter.rate if self.limiter is not None else None
+        return min(concurrent, rate) if rate else concurrent
+
+    def full(self, queue_s: float) -> bool:
+        """Whether the sends waiting here already make ``queue_s`` seconds of the store's
+        work (never fewer than twice its limit): the next one is better parked."""
+        room = max(2 * self.limit.limit, math.ceil(self.throughput_per_s() * queue_s))
+        return self.queued >= room
+
+    def next_turn_in(self) -> float:
+        """About when an event parked now will find room here: a little before the sends
+        waiting and parked ahead of it are through (1 s to an hour)."""
+        ahead = self.queued + self.parked + 1
+        return min(max(0.9 * ahead / max(self.throughput_per_s(), 1e-3), 1.0), 3600.0)
 
     async def enter(self, limiter: RateLimiter | None) -> None:
         """Return once this send may go; it must ``leave`` afterwards."""
@@ -114,6 +135,7 @@ class StoreLoad:
     store: str
     in_flight: int
     queued: int
+    parked: int
     oldest_wait_s: float
     limit: int
     rate_per_s: float | None
@@ -141,10 +163,11 @@ class Stores:
                 gate.name,
                 gate.in_flight,
                 gate.queued,
+                gate.parked,
                 round(gate.oldest_wait_s(), 3),
                 gate.limit.limit,
                 gate.limiter.rate if gate.limiter else None,
             )
             for gate in list(self._gates.values())
-            if gate.in_flight or gate.queued
+            if gate.in_flight or gate.queued or gate.parked
         ]

@@ -541,3 +541,81 @@ def test_every_log_line_written_while_an_event_is_handled_names_it(
     held = next(line for line in lines if "held behind" in line["msg"])
     assert held["event_id"] == later["event_id"]
     assert held["order"] == "acme/loja-1/PED-1" and held["integration"] == "loja-1"
+
+
+# -- parking ---------------------------------------------------------------------------
+def parked_dispatcher(queue_s: str = "0") -> tuple[Dispatcher, HeldPool]:
+    ScriptedConnector.script, ScriptedConnector.calls = [], []
+    settings = Settings.from_env(
+        ENV | {"ORDERSYNC_STORE_QUEUE_S": queue_s, "ORDERSYNC_STORE_CONCURRENCY": "1"}
+    )
+    pool = HeldPool(settings)
+    dispatcher = Dispatcher(settings, LocalCodec(), Configs(config()), pool, OrderStates({}))  # type: ignore[arg-type]
+    return dispatcher, pool
+
+
+def as_read_from(record: Any, topic: str, offset: int) -> SourceMessage:
+    """The record as its topic hands it back."""
+    return SourceMessage(topic, 0, offset, record.key, record.value, tuple(record.headers))
+
+
+def test_an_event_of_a_store_with_its_work_waiting_is_parked_and_its_order_held() -> None:
+    dispatcher, pool = parked_dispatcher()
+    a1, a2 = (
+        event_record(order="P", sequence=1),
+        event_record(EventType.SHIPPED, order="P", sequence=2),
+    )
+
+    async def go() -> tuple[Handled, Handled, Handled, Handled]:
+        await dispatcher.handle(message(event_record(order="warm")))  # the store's limiter known
+        pool.held["loja-1"].limiter.pause(30)  # nothing goes: sends wait at the gate
+        waiting = [dispatcher.submit(message(event_record(order=f"w{n}"))) for n in range(2)]
+        await asyncio.sleep(0.05)
+        parked = await dispatcher.handle(message(a1, offset=1))
+        held = await dispatcher.handle(message(a2, offset=2))
+        again = await dispatcher.handle(message(a1, offset=1))  # read again after a crash
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        pool.held["loja-1"].limiter._paused_until = 0.0
+        assert parked.parked is not None
+        back = await dispatcher.handle(as_read_from(parked.parked, "orders.parked", 0))
+        return parked, held, again, back
+
+    parked, held, again, back = asyncio.run(go())
+    assert parked.outcomes == [] and parked.parked is not None
+    assert parked.parked.topic == "orders.parked" and parked.parked.value == message(a1).value
+    assert dict(parked.parked.headers)["ordersync.original.offset"] == b"1"
+    assert held.outcomes == [] and again.outcomes == []  # held behind it; the original dropped
+    assert [(o.event_id, o.outcome, o.attempt) for o in back.outcomes] == [
+        (a1["event_id"], Outcome.SENT, 1),
+        (a2["event_id"], Outcome.SENT, 1),
+    ]
+    assert back.outcomes[0].source_offset == 1  # where the event was first read
+
+
+def test_a_stale_parked_copy_is_dropped() -> None:
+    dispatcher, pool = parked_dispatcher()
+    record = event_record(order="S")
+
+    async def go() -> tuple[Handled, Handled]:
+        await dispatcher.handle(message(event_record(order="warm")))
+        pool.held["loja-1"].limiter.pause(30)
+        waiting = [dispatcher.submit(message(event_record(order=f"w{n}"))) for n in range(2)]
+        await asyncio.sleep(0.05)
+        first = await dispatcher.handle(message(record, offset=1))
+        again = await dispatcher.handle(message(record, offset=1))  # read again: its copy owns it
+        assert again.outcomes == [] and again.parked is None
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        pool.held["loja-1"].limiter._paused_until = 0.0
+        assert first.parked is not None
+        copy = as_read_from(first.parked, "orders.parked", 0)
+        sent = await dispatcher.handle(copy)
+        stale = await dispatcher.handle(replace(copy, offset=1))  # the same copy, twice
+        return sent, stale
+
+    sent, stale = asyncio.run(go())
+    assert [o.outcome for o in sent.outcomes] == [Outcome.SENT]
+    assert stale.outcomes == [] and len(ScriptedConnector.calls) == 2  # warm-up and this one

@@ -15,9 +15,15 @@ from streams.kafka_transport import Consumer, ConsumerThread
 PARTITION = TP("orders.events", 0)
 
 
-def consumer(committed: int | None, acked: list[int], gap: tuple[int, int] | None) -> Consumer:
+def consumer(
+    committed: int | None,
+    acked: list[int],
+    gap: tuple[int, int] | None,
+    first: int | None = None,
+) -> Consumer:
     # only the offset book-keeping is exercised: no broker, no service start
     bare = object.__new__(Consumer)
+    bare.first_offsets = {} if first is None else {PARTITION: first}
     bare._acked = defaultdict(list, {PARTITION: list(acked)})
     bare._acked_index = defaultdict(set, {PARTITION: set(acked)})
     bare._committed_offset = defaultdict(lambda: None, {PARTITION: committed})
@@ -35,12 +41,15 @@ def consumer(committed: int | None, acked: list[int], gap: tuple[int, int] | Non
         (None, [0, 1, 2], None, 3),  # nothing committed yet
         (31, [31, 32, 35], None, 33),  # stops at the first hole
         (31, [100, 101], (32, 100), 102),  # retention removed 32..99: a known gap
+        # never committed, sought to its first offset: 0..4 still handled, 5..9 acked
+        (None, [5, 6, 7, 8, 9], None, None),
+        (None, [0, 1, 2], None, 3),
     ],
 )
 def test_new_offset(
     committed: int | None, acked: list[int], gap: tuple[int, int] | None, expected: int | None
 ) -> None:
-    assert consumer(committed, acked, gap)._new_offset(PARTITION) == expected
+    assert consumer(committed, acked, gap, first=0)._new_offset(PARTITION) == expected
 
 
 class CommitProbe(ConsumerThread):
