@@ -56,29 +56,10 @@ def test_sigterm_mid_stream_repeats_no_delivery(settings: Settings, local_run: L
     code = worker.proc.wait(60)
     stop_took = time.monotonic() - stopping
     delivered_at_stop = local_run.sandbox_received()
-    import sys
-
-    sys.path.insert(0, "/tmp")
-    from diag_test import committed
-
-    print("DIAG committed after stop", committed(settings), committed(settings, "orders.parked"))
     assert delivered_at_stop < len(records), "the stop came after the stream had ended"
     worker.start()
 
-    try:
-        result = local_run.wait_for_terminal(report.event_ids, timeout_s=180)
-    except Exception:
-        import sys
-
-        sys.path.insert(0, "/tmp")
-        from diag_test import diag, diag2
-
-        diag(settings, local_run, report.event_ids)
-        diag2(settings, local_run, report.event_ids, records)
-        from diag_test import diag3
-
-        diag3(settings, local_run, report.event_ids, records)
-        raise
+    result = local_run.wait_for_terminal(report.event_ids, timeout_s=180)
     assert result["terminal"] == len(records)
     stats = http_json(f"{local_run.sandbox_url}/_stats")
     assert stats["received"] == len(records)
