@@ -27,13 +27,14 @@ class StoreGate:
         self.in_flight = 0
         self.limiter: RateLimiter | None = None
         self._waiting: deque[tuple[asyncio.Future[None], float]] = deque()
+        self._waiting_count = 0  # of those, not yet done (a cancelled one stays in the deque)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0  # uvloop's timer handles do not say when they are due
         self.parked = 0  # its events this worker set aside, not yet back
 
     @property
     def queued(self) -> int:
-        return sum(1 for future, _ in self._waiting if not future.done())
+        return self._waiting_count
 
     def oldest_wait_s(self) -> float:
         """How long the send waiting longest has waited (0 when none waits)."""
@@ -69,12 +70,15 @@ class StoreGate:
         else:
             future = asyncio.get_running_loop().create_future()
             self._waiting.append((future, time.monotonic()))
+            self._waiting_count += 1
             self._pump()
             try:
                 await future
             except asyncio.CancelledError:
                 if future.done() and not future.cancelled():
                     self.leave(None)  # admitted as it was cancelled: give the turn back
+                else:
+                    self._waiting_count -= 1
                 raise
         if limiter is not None:
             PREPAID.set(True)  # in this send's task: its first call is paid for
@@ -111,6 +115,7 @@ class StoreGate:
                 self._wake_in(wait)
                 return
             self._waiting.popleft()
+            self._waiting_count -= 1
             self._start()
             future.set_result(None)
 
