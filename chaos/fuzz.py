@@ -41,7 +41,7 @@ from streams.records import order_key
 from streams.settings import Settings
 
 if TYPE_CHECKING:
-    from chaos.run import AckedPublisher
+    from streams.local.harness import AckedPublisher
 
 FUZZ_KINDS = (
     "random_bytes",

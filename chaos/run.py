@@ -37,13 +37,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-import schemas
 from bench.run import machine
 from chaos.fuzz import ALL_KINDS, HEADER_KINDS, Fuzzer
 from streams import topics
-from streams.codec import Codec
 from streams.history.store import HistoryStore
 from streams.local import (
     LocalProcess,
@@ -52,10 +50,11 @@ from streams.local import (
     serve_sandbox_stores,
     side_stack_settings,
 )
+from streams.local.harness import AckedPublisher, lifecycle_records
 from streams.local.stack import Stack
 from streams.local.stack.process import StackError, wait_until
 from streams.local.stack.services import port_open
-from streams.records import TERMINAL_OUTCOMES, EventType, order_key
+from streams.records import TERMINAL_OUTCOMES
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -70,12 +69,6 @@ OUTAGE_S = float(os.environ.get("CHAOS_PLATFORM_OUTAGE_S", "45" if QUICK else "1
 FUZZ_RECORDS = int(os.environ.get("CHAOS_FUZZ_RECORDS", "2000" if QUICK else "10000"))
 SEED = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
 OUTAGE_STORES = STORES // 10  # "one platform": a tenth of the stores
-LIFE = [
-    EventType.INVOICE_AUTHORIZED,
-    EventType.PICKING_STARTED,
-    EventType.SHIPPED,
-    EventType.DELIVERED,
-]
 TERMINAL = sorted(o.value for o in TERMINAL_OUTCOMES)
 NOW = datetime.now(UTC)
 
@@ -86,64 +79,6 @@ def chaos_settings() -> Settings:
 
 def store_names() -> list[str]:
     return [f"chaos-{i:03d}" for i in range(STORES)]
-
-
-def payload(event_type: EventType) -> dict[str, Any]:
-    empty: dict[str, Any] = {
-        "invoice": None,
-        "shipment": None,
-        "delivery": None,
-        "cancellation": None,
-        "status": None,
-    }
-    if event_type is EventType.INVOICE_AUTHORIZED:
-        empty["invoice"] = {
-            "number": "1",
-            "series": "1",
-            "access_key": "35261112345678000199550010000012341000012345",
-            "issued_at": NOW,
-            "total_cents": 1000,
-            "items": [{"sku": "SKU", "quantity": 1, "unit_price_cents": 1000}],
-            "xml_url": None,
-        }
-    elif event_type is EventType.PICKING_STARTED:
-        empty["status"] = {"code": "20", "name": "Em separação"}
-    elif event_type is EventType.SHIPPED:
-        empty["shipment"] = {
-            "carrier": "Correios",
-            "service": "SEDEX",
-            "tracking_code": "QB123456789BR",
-            "tracking_url": None,
-            "shipped_at": NOW,
-        }
-    else:
-        empty["delivery"] = {"delivered_at": NOW, "receiver": "Ana", "tracking_events": []}
-    return empty
-
-
-def lifecycle_records(count: int, tag: str, stores: list[str]) -> list[dict[str, Any]]:
-    """Orders of four updates each, spread over the stores, in publish order."""
-    orders = (count + len(LIFE) - 1) // len(LIFE)
-    out: list[dict[str, Any]] = []
-    for step, event_type in enumerate(LIFE):
-        for n in range(orders):
-            if len(out) == count:
-                break
-            out.append(
-                {
-                    "event_id": str(uuid.uuid4()),
-                    "tenant": "chaos",
-                    "integration": stores[n % len(stores)],
-                    "erp_order_id": f"E-{tag}-{n}",
-                    "platform_order_id": f"{tag}-{n}",
-                    "sequence": step + 1,
-                    "occurred_at": NOW,
-                    "producer": "chaos",
-                    "event_type": event_type.value,
-                    **payload(event_type),
-                }
-            )
-    return out
 
 
 def attribute_repeats(
@@ -181,57 +116,6 @@ def duplicate_timeline(repeated: list[dict[str, Any]]) -> dict[str, int]:
         time.strftime("%H:%M:%S", time.localtime(call["received_at"])) for call in repeated
     )
     return dict(sorted(seconds.items()))
-
-
-class AckedPublisher:
-    """Publishes and keeps the ids the broker acknowledged: those are "published"."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.codec = Codec(settings)
-        self.topic = settings.topic(topics.EVENTS)
-        self.producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": 5,
-                "message.timeout.ms": 600_000,  # rides out the broker's kill and restart
-                "message.max.bytes": 1_048_588,  # the broker's own limit: 1 MB strings fit
-            }
-        )
-        self.acked: list[str] = []
-        self.failed: list[str] = []
-
-    def _report(self, event_id: str) -> Any:
-        def done(err: Any, _msg: Any) -> None:
-            (self.failed if err else self.acked).append(event_id)
-
-        return done
-
-    def send_record(self, record: dict[str, Any]) -> None:
-        key = order_key(record["tenant"], record["integration"], record["platform_order_id"])
-        value = self.codec.encode(self.topic, schemas.ORDER_EVENT, record)
-        self.send_raw(key.encode(), value, record["event_id"])
-
-    def send_raw(
-        self, key: bytes | None, value: bytes | None, tag: str, headers: Any = None
-    ) -> None:
-        while True:
-            try:
-                self.producer.produce(
-                    self.topic, key=key, value=value, headers=headers, on_delivery=self._report(tag)
-                )
-                break
-            except BufferError:
-                self.producer.poll(0.05)
-            except KafkaException as exc:  # refused before it left: not published
-                self.failed.append(f"{tag}: {exc}")
-                break
-        self.producer.poll(0)
-
-    def flush(self) -> None:
-        while self.producer.flush(5) > 0:
-            pass
 
 
 class Chaos:

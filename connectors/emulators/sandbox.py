@@ -17,7 +17,8 @@ One server hosts many stores under ``/stores/{store}/``. Real platforms answer i
   normally), or hang (no answer within any client's timeout). Without ``kind``: ``status``
   0 with a delay slows the store, another status fails it; a 429 says ``Retry-After:
   retry_after_s`` (default 1). ``DELETE /_faults`` clears every fault.
-- ``GET /_received[?store=S]``: the calls accepted, oldest first; ``GET /_stats[?store=S]``:
+- ``GET /_received[?store=S]``: the calls accepted, oldest first, each with when it arrived
+  and when it was answered (``arrived_at``, ``received_at``); ``GET /_stats[?store=S]``:
   counts of calls, duplicates (same event and action twice), faults served and 429s;
   ``GET /_duplicates``: each repeated call, with when the first one was received.
 """
@@ -142,6 +143,7 @@ class SandboxPlatform:
         return held[1]
 
     async def action(self, request: web.Request) -> web.Response:
+        arrived_at = time.time()
         store = request.match_info["store"]
         model = self._model(store)
         headers: dict[str, str] = {}
@@ -187,7 +189,8 @@ class SandboxPlatform:
             "sequence": body.get("sequence"),
             "platform_status": body.get("platform_status"),
             "authorized": request.headers.get("Authorization", "").startswith("Bearer "),
-            "received_at": time.time(),
+            "arrived_at": arrived_at,  # before the store's answer time
+            "received_at": time.time(),  # as it answers
         }
         if key in self.seen:
             self.duplicates += 1
