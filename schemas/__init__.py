@@ -10,7 +10,8 @@ from typing import Any
 ORDER_EVENT = "order_event"
 INTEGRATION_CONFIG = "integration_config"
 DISPATCH_OUTCOME = "dispatch_outcome"
-ALL = (ORDER_EVENT, INTEGRATION_CONFIG, DISPATCH_OUTCOME)
+STORE_BACKLOG = "store_backlog"
+ALL = (ORDER_EVENT, INTEGRATION_CONFIG, DISPATCH_OUTCOME, STORE_BACKLOG)
 
 
 @cache

@@ -17,6 +17,7 @@ RETRY_2 = "orders.retry.2"
 PARKED = "orders.parked"
 DLT = "orders.dlt"
 CONFIG = "integrations.config"
+BACKLOG = "orders.backlog"
 MAX_RECORD_BYTES = 2 * 1024 * 1024
 
 
@@ -39,6 +40,15 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
             num_partitions=1,  # every worker reads all of it into a global table
             replication_factor=1,
             config={"cleanup.policy": "compact"},
+        )
+    )
+    specs.append(
+        NewTopic(
+            settings.topic(BACKLOG),
+            num_partitions=1,  # the history reads all of it
+            replication_factor=1,
+            # each worker's last snapshot; a day after a worker last wrote, its key goes
+            config={"cleanup.policy": "compact,delete", "retention.ms": str(86_400_000)},
         )
     )
     return specs

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.errors import ConfigurationError
+from streams.history.backlog import BacklogView
 from streams.history.report import FilterError, ReportFilters
 from streams.history.resend import OPEN_ERRORS, Resender, Selection
 from streams.history.store import HistoryStore
@@ -86,10 +87,13 @@ def spreadsheet_safe(value: Any) -> Any:
 
 
 class HistoryApi:
-    def __init__(self, store: HistoryStore, resender: Resender, tokens: Tokens) -> None:
+    def __init__(
+        self, store: HistoryStore, resender: Resender, tokens: Tokens, backlog: BacklogView
+    ) -> None:
         self.store = store
         self.resender = resender
         self.tokens = tokens
+        self.backlog = backlog
 
     def routes(self, app: web.Application) -> None:
         app.middlewares.append(security_headers)
@@ -100,6 +104,7 @@ class HistoryApi:
         app.router.add_get("/api/me", self.me)
         app.router.add_get("/api/reasons", self.reasons)
         app.router.add_get("/api/summary", self.summary)
+        app.router.add_get("/api/backlog", self.store_backlog)
         app.router.add_get("/api/history", self.history)
         app.router.add_get("/api/history.csv", self.history_csv)
         app.router.add_post("/api/lookup", self.lookup)
@@ -140,6 +145,10 @@ class HistoryApi:
             params,
         )
         return _json({"by_outcome": rows, "total": total[0]})
+
+    async def store_backlog(self, request: web.Request) -> web.Response:
+        """Per store, what the workers have under way, waiting and parked right now."""
+        return _json({"stores": self.backlog.by_store(request[PRINCIPAL].scope())})
 
     def _filters(self, request: web.Request) -> ReportFilters:
         try:

@@ -8,11 +8,12 @@ from typing import cast
 import faust
 from aiohttp import web
 
-from streams import metrics, topics
+from streams import compacted, metrics, topics
 from streams.auth import Tokens
 from streams.codec import Codec
 from streams.faust_app import faust_app, freeze_start_up_heap, raw_topic, start_web
 from streams.history.api import HistoryApi
+from streams.history.backlog import BacklogView
 from streams.history.resend import Resender
 from streams.history.sink import HistorySink
 from streams.history.store import HistoryStore
@@ -33,9 +34,16 @@ def build_history(settings: Settings) -> faust.App:
     sink = HistorySink(store, codec, settings.sink_refuse_file)
     outcomes_topic = raw_topic(app, settings.topic(topics.OUTCOMES))
 
+    backlog = BacklogView(codec)
+
     @app.task
     async def settle() -> None:
         freeze_start_up_heap()
+
+    @app.task
+    async def follow_backlog() -> None:
+        name = settings.topic(topics.BACKLOG)
+        await compacted.follow(settings.kafka_bootstrap, name, backlog.apply, lambda: None)
 
     @app.agent(outcomes_topic, name="sink")
     async def write_history(stream: faust.StreamT[bytes]) -> None:
@@ -61,6 +69,6 @@ def build_history(settings: Settings) -> faust.App:
     tokens = Tokens.from_settings(settings.api_tokens)
     if not tokens:
         log.warning("no ORDERSYNC_API_TOKEN_* set: the history API will refuse every request")
-    HistoryApi(store, Resender(settings, store, codec), tokens).routes(web_app)
+    HistoryApi(store, Resender(settings, store, codec), tokens, backlog).routes(web_app)
     start_web(app, web_app, settings.bind_host, settings.history_port)
     return app

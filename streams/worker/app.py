@@ -19,6 +19,7 @@ from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.codec import Codec
 from streams.faust_app import faust_app, freeze_start_up_heap, raw_topic, start_web
 from streams.settings import Settings
+from streams.worker import backlog
 from streams.worker.configs import IntegrationConfigs
 from streams.worker.dispatch import Dispatcher
 from streams.worker.intake import DueIntake, Intake
@@ -63,6 +64,7 @@ def build_worker(settings: Settings) -> faust.App:
     ]
     parked_topic = raw_topic(app, settings.topic(topics.PARKED))
     outcomes_topic = raw_topic(app, settings.topic(topics.OUTCOMES))
+    backlog_topic = raw_topic(app, settings.topic(topics.BACKLOG))
     records = {
         t.get_topic_name(): t
         for t in [*retry_topics, parked_topic, raw_topic(app, settings.topic(topics.DLT))]
@@ -86,6 +88,10 @@ def build_worker(settings: Settings) -> faust.App:
         OrderStates(order_table),
         OutcomePublisher(codec, outcomes_topic, records),
     )
+    report = backlog.BacklogReport(
+        dispatcher.stores, configs.tenant_of, backlog.worker_id(), backlog.INTERVAL_S
+    )
+    backlog.COLLECTOR.track(dispatcher.stores)
     # ready to take events: configurations read, the producer and the codec warmed
     ready = asyncio.Event()
     intake = Intake(app, dispatcher, settings.read_ahead, ready)
@@ -110,19 +116,30 @@ def build_worker(settings: Settings) -> faust.App:
         # waited with it: 135-200 ms for the first ones, a second's backlog at 1,000/s.
         # Faust offers no public way to ask the producer for it.
         producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
-        written = [outcomes_topic, *records.values(), order_table.changelog_topic]
+        written = [outcomes_topic, backlog_topic, *records.values(), order_table.changelog_topic]
         try:
             for topic in written:
                 await asyncio.wait_for(producer.partitions_for(topic.get_topic_name()), 10)
             await asyncio.to_thread(
                 codec.prepare,
-                writes=[(outcomes_topic.get_topic_name(), schemas.DISPATCH_OUTCOME)],
+                writes=[
+                    (outcomes_topic.get_topic_name(), schemas.DISPATCH_OUTCOME),
+                    (backlog_topic.get_topic_name(), schemas.STORE_BACKLOG),
+                ],
                 reads=[(events_topic.get_topic_name(), schemas.ORDER_EVENT)],
             )
         except Exception:  # only a head start: the first events would ask the same
             log.warning("warming the producer and the codec failed", exc_info=True)
         freeze_start_up_heap()
         ready.set()
+
+    @app.timer(backlog.INTERVAL_S)
+    async def report_backlog() -> None:
+        snapshot = report.due()
+        if snapshot is not None:
+            name = backlog_topic.get_topic_name()
+            value = await asyncio.to_thread(codec.encode, name, schemas.STORE_BACKLOG, snapshot)
+            await backlog_topic.send(key=report.worker.encode(), value=value)
 
     @app.agent(events_topic, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:
@@ -139,13 +156,20 @@ def build_worker(settings: Settings) -> faust.App:
         await parked_intake.consume(stream)
 
     start_web(
-        app, web_api(settings, ready, configs, dispatcher), settings.bind_host, settings.worker_port
+        app,
+        web_api(settings, ready, configs, dispatcher, report),
+        settings.bind_host,
+        settings.worker_port,
     )
     return app
 
 
 def web_api(
-    settings: Settings, ready: asyncio.Event, configs: IntegrationConfigs, dispatcher: Dispatcher
+    settings: Settings,
+    ready: asyncio.Event,
+    configs: IntegrationConfigs,
+    dispatcher: Dispatcher,
+    report: backlog.BacklogReport,
 ) -> web.Application:
     web_app = web.Application()
 
@@ -170,9 +194,16 @@ def web_api(
         ids = [e for e, tenant in list(dispatcher.sending.items()) if principal.sees(tenant)]
         return web.json_response({"sending": ids})
 
+    async def store_backlog(request: web.Request) -> web.Response:
+        """Per store: sends under way, events waiting and parked, the oldest wait."""
+        principal = request[PRINCIPAL]
+        rows = [row for row in report.rows() if principal.sees(row["tenant"])]
+        return web.json_response({"worker": report.worker, "stores": rows})
+
     web_app.middlewares.append(api_middleware(Tokens.from_settings(settings.api_tokens)))
     web_app.router.add_get("/health", health)
     web_app.router.add_get("/metrics", metrics.metrics_view)
     web_app.router.add_get("/api/integrations", integrations)
     web_app.router.add_get("/api/sending", sending)
+    web_app.router.add_get("/api/backlog", store_backlog)
     return web_app

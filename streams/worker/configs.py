@@ -1,7 +1,7 @@
 """Every integration config, read in full from the compacted topic and kept current.
 
 Each dispatch worker reads all of ``integrations.config`` (one partition) from the
-beginning with a group-less consumer, so a change applied by ``integrations apply``
+beginning (``streams.compacted``), so a change applied by ``integrations apply``
 reaches every worker within milliseconds and without a restart. ``ready`` is set once
 the reader has caught up with what the topic held at start-up; the route agent waits
 for it so no event is judged against a half-loaded view.
@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-
 import schemas
-from streams import topics
+from streams import compacted, topics
 from streams.codec import Codec
 from streams.errors import DecodeError
 from streams.records import IntegrationConfig
@@ -40,6 +38,10 @@ class IntegrationConfigs:
 
     def get(self, integration_id: str) -> IntegrationConfig | None:
         return self._configs.get(integration_id)
+
+    def tenant_of(self, integration_id: str) -> str:
+        config = self._configs.get(integration_id)
+        return config.tenant if config is not None else ""
 
     def all(self) -> list[IntegrationConfig]:
         return sorted(self._configs.values(), key=lambda c: c.integration_id)
@@ -66,25 +68,8 @@ class IntegrationConfigs:
         log.info("integration %s applied", integration_id)
 
     async def run(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
-            group_id=None,
-            enable_auto_commit=False,
-        )
-        await consumer.start()
-        try:
-            partition = TopicPartition(self.topic, 0)
-            consumer.assign([partition])
-            await consumer.seek_to_beginning(partition)
-            end = (await consumer.end_offsets([partition]))[partition]
-            if end == 0:
-                self.ready.set()
-            while True:
-                batch = await consumer.getmany(partition, timeout_ms=500)
-                for message in batch.get(partition, []):
-                    self.apply(message.key, message.value)
-                if not self.ready.is_set() and await consumer.position(partition) >= end:
-                    log.info("integration configs loaded: %d", len(self._configs))
-                    self.ready.set()
-        finally:
-            await consumer.stop()
+        await compacted.follow(self.settings.kafka_bootstrap, self.topic, self.apply, self._loaded)
+
+    def _loaded(self) -> None:
+        log.info("integration configs loaded: %d", len(self._configs))
+        self.ready.set()

@@ -33,7 +33,7 @@ def test_cells_starting_like_a_formula_are_quoted(cell: Any, shown: Any) -> None
 def test_the_page_and_the_api_send_the_security_headers() -> None:
     async def go() -> None:
         app = web.Application()
-        HistoryApi(None, None, Tokens({})).routes(app)  # type: ignore[arg-type]
+        HistoryApi(None, None, Tokens({}), None).routes(app)  # type: ignore[arg-type]
         async with TestClient(TestServer(app)) as client:
             for path, status in (("/", 200), ("/report.js", 200), ("/api/history", 401)):
                 response = await client.get(path)
