@@ -101,7 +101,9 @@ async def send_reliably(
     while True:
         try:
             delivery = await topic.send(key=key, value=value, headers=headers, partition=partition)
-            await delivery  # the broker has it: only then may the order's state move on
+            # the broker has it: only then may the order's state move on (shielded, as
+            # a cancelled sender must leave the delivery's future to the producer)
+            await asyncio.shield(delivery)
             return
         except (ProducerSendError, KafkaError) as exc:
             if "MessageSizeTooLarge" in repr(exc.__cause__ or exc):

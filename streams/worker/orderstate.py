@@ -138,7 +138,9 @@ class OrderStates:
         if write is None:
             return
         try:
-            await write
+            # shielded: a handling cancelled at a stop must not cancel the write itself,
+            # whose answer Faust then set on a cancelled future (an error per record)
+            await asyncio.shield(write)
         except Exception:
             # the state stays in memory; only a crash before the next write could replay
             log.exception("the changelog write of order %r failed", key)

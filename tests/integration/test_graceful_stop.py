@@ -66,3 +66,5 @@ def test_sigterm_mid_stream_repeats_no_delivery(settings: Settings, local_run: L
     assert stats["duplicates"] == 0, http_json(f"{local_run.sandbox_url}/_duplicates")
     assert code == 0, f"the worker exited with {code} on SIGTERM"
     assert stop_took < 15, f"the stop took {stop_took:.1f}s with a backlog waiting"
+    # a stop cancels what waits, never the records on their way to the broker
+    assert "InvalidStateError" not in worker.log_path.read_text(errors="replace")
