@@ -42,6 +42,7 @@ from confluent_kafka import Consumer, TopicPartition
 from bench.run import machine
 from chaos.fuzz import ALL_KINDS, HEADER_KINDS, Fuzzer
 from streams import topics
+from streams.history.report import latest
 from streams.history.store import HistoryStore
 from streams.local import (
     LocalProcess,
@@ -257,7 +258,7 @@ class Chaos:
             rows = store.query(
                 "SELECT event_id, countIf(outcome IN {terminal:Array(String)} "
                 "AND resend_of IS NULL) AS first_terminals, "
-                "argMax(outcome, decided_at) AS latest "
+                f"{latest('outcome')} AS latest "
                 "FROM status_send_history WHERE tenant = 'chaos' GROUP BY event_id",
                 {"terminal": TERMINAL},
             )

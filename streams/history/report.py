@@ -11,9 +11,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from streams.records import EventType, Outcome
+from streams.records import TERMINAL_OUTCOMES, EventType, Outcome
 
 ERROR_OUTCOMES = ("DEAD_LETTERED", "INVALID")
+_TERMINAL = ", ".join(sorted(f"'{o.value}'" for o in TERMINAL_OUTCOMES))
+_CLOSING = f"{_TERMINAL}, '{Outcome.RESENT.value}'"
+# whether the event's latest terminal-or-resend row is terminal: it then stays the latest
+_SETTLED = f"argMaxIf(outcome, decided_at, outcome IN ({_CLOSING})) IN ({_TERMINAL})"
+
+
+def latest(column: str) -> str:
+    """SQL for an event's latest ``column`` (grouped by event), as ``latest_outcome`` has
+    it: a terminal outcome stays the latest until a resend. A worker killed before an
+    event's state was written replays the event; the attempts of that replay, whose own
+    terminal outcome the sink drops as a repeat, do not reopen it."""
+    return (
+        f"if({_SETTLED}, argMaxIf({column}, decided_at, outcome IN ({_CLOSING})), "
+        f"argMax({column}, decided_at))"
+    )
+
+
 MAX_PAGE_SIZE = 500
 CSV_LIMIT = 100_000
 COLUMNS = (
@@ -114,7 +131,7 @@ class ReportFilters:
                 where += " AND outcome = {outcome:String}"
                 params["outcome"] = self.outcome
             return f"SELECT {COLUMNS} FROM status_send_history WHERE {where}", params
-        latest = ", ".join(f"argMax({c}, decided_at) AS latest_{c}" for c in LATEST)
+        latest_columns = ", ".join(f"{latest(c)} AS latest_{c}" for c in LATEST)
         outer = ", ".join(f"latest_{c} AS {c}" for c in LATEST)
         wanted = [self.outcome] if self.outcome in ERROR_OUTCOMES else list(ERROR_OUTCOMES)
         if self.outcome is not None and self.outcome not in ERROR_OUTCOMES:
@@ -123,7 +140,7 @@ class ReportFilters:
         sql = (
             f"SELECT event_id, event_tenant AS tenant, {outer}, first_occurred AS occurred_at, "
             f"last_decided AS decided_at "
-            f"FROM (SELECT event_id, any(tenant) AS event_tenant, {latest}, min(occurred_at) AS first_occurred, "
+            f"FROM (SELECT event_id, any(tenant) AS event_tenant, {latest_columns}, min(occurred_at) AS first_occurred, "
             f"max(decided_at) AS last_decided FROM status_send_history "
             f"WHERE {where} AND event_id != '' GROUP BY event_id) "
             f"WHERE outcome IN {{errors:Array(String)}}"

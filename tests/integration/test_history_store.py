@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from streams.history.migrations import MIGRATIONS
+from streams.history.report import ReportFilters
 from streams.history.store import HistoryStore
 from streams.records import DispatchOutcome, Outcome, now_utc
 
@@ -67,4 +68,46 @@ def test_views_answer_the_report_questions(tmp_path: Path) -> None:
         {"outcome": "DEAD_LETTERED", "n": 1},
         {"outcome": "INVALID", "n": 1},
         {"outcome": "SENT", "n": 1},
+    ]
+
+
+def test_a_terminal_outcome_stays_the_latest_until_a_resend(tmp_path: Path) -> None:
+    """A worker killed before an event's state was written replays it: the replay's
+    attempts come after the event's terminal outcome (their own terminal one is dropped
+    as a repeat) and must not reopen it; a resend does."""
+    store = HistoryStore(f"chdb://{tmp_path / 'ch'}")
+    store.migrate()
+    start = now_utc()
+
+    def at(event_id: str, seconds: int, result: Outcome) -> DispatchOutcome:
+        return replace(
+            outcome(event_id), outcome=result, decided_at=start + timedelta(seconds=seconds)
+        )
+
+    store.insert_outcomes(
+        [
+            at("sent-then-replayed", 0, Outcome.SENT),
+            at("sent-then-replayed", 1, Outcome.RETRY_SCHEDULED),
+            at("failed-then-replayed", 0, Outcome.DEAD_LETTERED),
+            at("failed-then-replayed", 1, Outcome.RETRY_SCHEDULED),
+            at("resent-and-waiting", 0, Outcome.DEAD_LETTERED),
+            at("resent-and-waiting", 1, Outcome.RESENT),
+            at("resent-and-waiting", 2, Outcome.RETRY_SCHEDULED),
+            at("waiting", 0, Outcome.RETRY_SCHEDULED),
+        ]
+    )
+    latest = {
+        r["event_id"]: r["outcome"]
+        for r in store.query("SELECT event_id, outcome FROM latest_outcome")
+    }
+    assert latest == {
+        "sent-then-replayed": "SENT",
+        "failed-then-replayed": "DEAD_LETTERED",
+        "resent-and-waiting": "RETRY_SCHEDULED",
+        "waiting": "RETRY_SCHEDULED",
+    }
+    errors_tab, params = ReportFilters(tab="erros").page_query()
+    assert [r["event_id"] for r in store.query(errors_tab, params)] == ["failed-then-replayed"]
+    assert [r["event_id"] for r in store.query("SELECT event_id FROM open_errors")] == [
+        "failed-then-replayed"
     ]
