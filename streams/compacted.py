@@ -17,8 +17,13 @@ Apply = Callable[[bytes | None, bytes | None], None]
 
 async def follow(bootstrap: str, topic: str, apply: Apply, caught_up: Callable[[], None]) -> None:
     """Hand every (key, value) of ``topic`` to ``apply`` in order, for as long as it runs."""
+    # a fetch returns as soon as a record lands; while none does, one a few seconds
+    # costs the broker next to nothing
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=5000,
     )
     await consumer.start()
     try:

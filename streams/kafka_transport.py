@@ -36,8 +36,8 @@ which judge their headers like any others.
 **Idle fetches.** A fetch waits at most ``max wait`` for ``min bytes``: the short waits
 that keep a busy worker's fetches near (5 ms) had an idle worker and its broker answer 200
 empty fetches a second, a fifth of a core each. After three empty fetches in a row the
-fetcher asks for any byte and waits up to half a second: a record arriving then is
-returned at once; the first fetch with records brings the short waits back.
+fetcher asks for any byte and waits up to 1.5 s (Faust's own default): a record arriving
+then is returned at once; the first fetch with records brings the short waits back.
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ class LenientMemoryRecords:
 class AdaptiveFetcher(fetcher.Fetcher):
     """aiokafka's fetcher, waiting long for its fetches while they come back empty."""
 
-    IDLE = (1, 500)  # (min bytes, max wait ms) while nothing flows
+    IDLE = (1, 1500)  # (min bytes, max wait ms) while nothing flows
     EMPTY_BEFORE_IDLE = 3
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -52,6 +52,9 @@ class ReasonCode(StrEnum):
     ADDRESS_BLOCKED = "ADDRESS_BLOCKED"
     INSECURE_URL = "INSECURE_URL"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # waiting
+    ORDER_HELD = "ORDER_HELD"
+    STORE_QUEUED = "STORE_QUEUED"
     # operators
     OPERATOR_RESEND = "OPERATOR_RESEND"
 
@@ -95,11 +98,58 @@ PT_BR: dict[ReasonCode, str] = {
     ReasonCode.ADDRESS_BLOCKED: "Endereço da loja não permitido",
     ReasonCode.INSECURE_URL: "Endereço da loja sem HTTPS",
     ReasonCode.INTERNAL_ERROR: "Erro interno",
+    ReasonCode.ORDER_HELD: "Aguardando o evento anterior do mesmo pedido",
+    ReasonCode.STORE_QUEUED: "Aguardando a vez da loja (limite de envios da plataforma)",
     ReasonCode.OPERATOR_RESEND: "Reenviado pelo operador",
 }
 
 
+ENGLISH: dict[ReasonCode, str] = {
+    ReasonCode.DELIVERED: "Sent to the platform",
+    ReasonCode.ALREADY_DONE: "The platform already had this update",
+    ReasonCode.ALREADY_DELIVERED: "Already sent to the platform: not sent again",
+    ReasonCode.AUTOMATION_ORDER_UPDATES_OFF: 'Automation "Send order updates" is off',
+    ReasonCode.AUTOMATION_CANCELLATIONS_OFF: 'Automation "Send cancelled-order status" is off',
+    ReasonCode.AUTOMATION_DELIVERY_INFO_OFF: 'Automation "Send delivery information" is off',
+    ReasonCode.AUTOMATIONS_OFF: "Update and delivery automations are off",
+    ReasonCode.FULFILLMENT_MODE: "Integration in Fulfillment mode: delivery information is not sent",
+    ReasonCode.MAGENTO1_SCHEDULED_SYNC: "Magento 1.x: updated by the scheduled jobs",
+    ReasonCode.INTEGRATION_DISABLED: "Integration disabled",
+    ReasonCode.UNKNOWN_INTEGRATION: "Integration not registered",
+    ReasonCode.TENANT_MISMATCH: "The integration belongs to another account",
+    ReasonCode.UNKNOWN_PLATFORM: "Unknown platform",
+    ReasonCode.ACTION_UNSUPPORTED: "The platform does not offer this action",
+    ReasonCode.STATUS_UNMAPPED: "ERP status with no platform equivalent",
+    ReasonCode.SUPERSEDED_BY_NEWER: "A newer update was already sent",
+    ReasonCode.NOT_FRAMED: "Message not in the expected format",
+    ReasonCode.UNKNOWN_SCHEMA: "Unknown message schema",
+    ReasonCode.UNDECODABLE: "Unreadable message",
+    ReasonCode.INVALID_EVENT: "Event with invalid data",
+    ReasonCode.OVERSIZED: "Message too large",
+    ReasonCode.KEY_MISMATCH: "Message key does not match the event's order",
+    ReasonCode.BAD_CONTROL_HEADER: "Unreadable control header",
+    ReasonCode.FORGED_CONTROL_HEADER: "Control header without ordersync's signature",
+    ReasonCode.HTTP_SERVER_ERROR: "Platform server error",
+    ReasonCode.RATE_LIMITED: "Platform request limit reached",
+    ReasonCode.TIMEOUT: "The platform did not answer in time",
+    ReasonCode.CONNECTION_ERROR: "Could not connect to the platform",
+    ReasonCode.STORE_UNRESPONSIVE: "The store does not answer: sends paused for a few seconds",
+    ReasonCode.HTTP_REJECTED: "The platform refused the request",
+    ReasonCode.AUTH_REJECTED: "Credentials refused by the platform",
+    ReasonCode.TOKEN_EXPIRED: "Access token expired or invalid",
+    ReasonCode.ORDER_NOT_FOUND: "Order not found on the platform",
+    ReasonCode.REDIRECT_REFUSED: "The platform answered with a redirect",
+    ReasonCode.CREDENTIALS_MISSING: "The integration's credentials were not found",
+    ReasonCode.ADDRESS_BLOCKED: "Store address not allowed",
+    ReasonCode.INSECURE_URL: "Store address without HTTPS",
+    ReasonCode.INTERNAL_ERROR: "Internal error",
+    ReasonCode.ORDER_HELD: "Waiting for the order's earlier event",
+    ReasonCode.STORE_QUEUED: "Waiting for the store's turn (the platform's request limit)",
+    ReasonCode.OPERATOR_RESEND: "Resent by an operator",
+}
+
+
 def markdown_table() -> str:
-    lines = ["| code | texto no relatório |", "| --- | --- |"]
-    lines += [f"| `{code.value}` | {PT_BR[code]} |" for code in ReasonCode]
+    lines = ["| code | texto no relatório | text in the report |", "| --- | --- | --- |"]
+    lines += [f"| `{code.value}` | {PT_BR[code]} | {ENGLISH[code]} |" for code in ReasonCode]
     return "\n".join(lines)

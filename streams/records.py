@@ -44,6 +44,7 @@ class Outcome(StrEnum):
     DEAD_LETTERED = "DEAD_LETTERED"
     INVALID = "INVALID"
     RESENT = "RESENT"
+    WAITING = "WAITING"  # held behind its order's earlier event, or parked behind its store
 
 
 # Outcomes after which nothing more happens to the event (until an operator resends it).
@@ -186,6 +187,7 @@ class DispatchOutcome:
     source_partition: int = -1
     source_offset: int = -1
     outcome_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    due_at: datetime | None = None  # when the next attempt is due, if one is scheduled
 
     @property
     def key(self) -> str:

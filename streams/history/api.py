@@ -8,11 +8,10 @@ what the caller reads and resends, and only operators resend. ``/``, ``/health``
 from __future__ import annotations
 
 import asyncio
-import csv
 import functools
-import io
 import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -20,6 +19,7 @@ from aiohttp import web
 
 from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.errors import ConfigurationError
+from streams.history import catalogue, export
 from streams.history.backlog import BacklogView
 from streams.history.report import FilterError, ReportFilters
 from streams.history.resend import OPEN_ERRORS, Resender, Selection
@@ -32,6 +32,10 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        # the history's times are UTC: they say so, and the page shows them in local time
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.isoformat(timespec="milliseconds")
     if hasattr(value, "isoformat"):
         return value.isoformat()
     if isinstance(value, dict):
@@ -76,16 +80,6 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """A cell a spreadsheet will show, not run: text starting like a formula is quoted."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 class HistoryApi:
     def __init__(
         self, store: HistoryStore, resender: Resender, tokens: Tokens, backlog: BacklogView
@@ -103,6 +97,7 @@ class HistoryApi:
         app.router.add_get("/report.css", self.asset)
         app.router.add_get("/api/me", self.me)
         app.router.add_get("/api/reasons", self.reasons)
+        app.router.add_get("/api/catalogue", self.catalogue)
         app.router.add_get("/api/summary", self.summary)
         app.router.add_get("/api/backlog", self.store_backlog)
         app.router.add_get("/api/history", self.history)
@@ -126,6 +121,11 @@ class HistoryApi:
     async def me(self, request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
         return _json({"name": principal.name, "tenant": principal.tenant, "role": principal.role})
+
+    async def catalogue(self, request: web.Request) -> web.Response:
+        """The report's words in ``lang`` (pt or en): outcomes, event types, actions,
+        reasons and the CSV's columns."""
+        return _json(catalogue.catalogue(catalogue.language(request.query.get("lang"))))
 
     async def reasons(self, request: web.Request) -> web.Response:
         return _json({code.value: PT_BR[code] for code in ReasonCode})
@@ -159,38 +159,43 @@ class HistoryApi:
             ) from None
 
     async def history(self, request: web.Request) -> web.Response:
-        """One page of the report: ``tab``, filters, ``page``, ``page_size``."""
+        """One page of the report: ``tab``, filters, ``page``, ``page_size``; for
+        Pendentes, how many per integration too."""
         filters = self._filters(request)
         (page_sql, params), (count_sql, _) = filters.page_query(), filters.count_query()
-        rows, total = await asyncio.gather(
-            self._query(page_sql, params), self._query(count_sql, params)
-        )
-        return _json(
-            {
-                "tab": filters.tab,
-                "page": filters.page,
-                "page_size": filters.page_size,
-                "total": total[0]["total"],
-                "rows": rows,
-            }
-        )
+        queries = [self._query(page_sql, params), self._query(count_sql, params)]
+        if filters.tab == "pendentes":
+            queries.append(self._query(*filters.by_integration_query()))
+        rows, total, *by_integration = await asyncio.gather(*queries)
+        answer: dict[str, Any] = {
+            "tab": filters.tab,
+            "page": filters.page,
+            "page_size": filters.page_size,
+            "total": total[0]["total"],
+            "rows": rows,
+        }
+        if by_integration:
+            answer["by_integration"] = by_integration[0]
+        return _json(answer)
 
     async def history_csv(self, request: web.Request) -> web.Response:
+        """The same selection as the page, for a spreadsheet: ``lang`` (pt: ``;``, pt-BR
+        texts and names) and ``tz`` (the zone its times are shown in)."""
         filters = self._filters(request)
-        sql, params = filters.csv_query()
-        rows = await self._query(sql, params)
-        out = io.StringIO()
-        if rows:
-            writer = csv.DictWriter(out, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(
-                {k: spreadsheet_safe(v) for k, v in row.items()} for row in _jsonable(rows)
-            )
+        lang = catalogue.language(request.query.get("lang"))
+        try:
+            zone = export.zone(request.query.get("tz"))
+        except export.ZoneError as exc:
+            raise web.HTTPBadRequest(
+                text=json.dumps({"error": str(exc)}), content_type="application/json"
+            ) from None
+        rows = await self._query(*filters.csv_query())
+        name = {"todos": "todos", "erros": "erros", "pendentes": "pendentes"}[filters.tab]
         return web.Response(
-            text=out.getvalue(),
+            text=export.to_csv(rows, lang, zone),
             content_type="text/csv",
             charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="historico-{filters.tab}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="historico-{name}.csv"'},
         )
 
     async def lookup(self, request: web.Request) -> web.Response:

@@ -1,8 +1,10 @@
 """The report's queries: filters in, parameterised SQL out (pure; no I/O).
 
 "Todos" lists every outcome (every communication and decision); "Erros" lists the
-events whose latest outcome is an error that nothing has superseded since. Every
-query is limited to the caller's tenant unless the token covers all tenants.
+events whose latest outcome is an error that nothing has superseded since; "Pendentes" the
+events not finished yet: a retry scheduled, held behind their order's earlier event,
+parked behind their store's limit, or resent and not yet handled. Every query is limited to
+the caller's tenant unless the token covers all tenants.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 from streams.records import TERMINAL_OUTCOMES, EventType, Outcome
 
 ERROR_OUTCOMES = ("DEAD_LETTERED", "INVALID")
+PENDING_OUTCOMES = ("RETRY_SCHEDULED", "WAITING", "RESENT")
+TABS = {"erros": ERROR_OUTCOMES, "pendentes": PENDING_OUTCOMES}  # by the latest outcome
 _TERMINAL = ", ".join(sorted(f"'{o.value}'" for o in TERMINAL_OUTCOMES))
 _CLOSING = f"{_TERMINAL}, '{Outcome.RESENT.value}'"
 # whether the event's latest terminal-or-resend row is terminal: it then stays the latest
@@ -36,12 +40,13 @@ CSV_LIMIT = 100_000
 COLUMNS = (
     "outcome_id, event_id, tenant, integration, platform, erp_order_id, platform_order_id, "
     "sequence, event_type, action, outcome, reason_code, attempt, http_status, latency_ms, "
-    "error, occurred_at, decided_at, resend_of, source_topic, source_partition, source_offset"
+    "error, occurred_at, decided_at, resend_of, source_topic, source_partition, source_offset, "
+    "due_at"
 )
 LATEST = (
     "outcome_id", "integration", "platform", "erp_order_id", "platform_order_id", "sequence",
     "event_type", "action", "outcome", "reason_code", "attempt", "http_status", "latency_ms",
-    "error", "resend_of",
+    "error", "resend_of", "due_at",
 )  # fmt: skip
 
 
@@ -51,7 +56,7 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class ReportFilters:
-    tab: str = "todos"  # todos | erros
+    tab: str = "todos"  # todos | erros | pendentes
     tenant: str | None = None  # from the token, never from the caller
     integration: str | None = None
     order: str | None = None
@@ -81,8 +86,8 @@ class ReportFilters:
             return max(low, min(value, high))
 
         tab = query.get("tab", "todos")
-        if tab not in ("todos", "erros"):
-            raise FilterError("tab: expected todos or erros")
+        if tab != "todos" and tab not in TABS:
+            raise FilterError("tab: expected todos, erros or pendentes")
         event_type = query.get("event_type") or None
         if event_type and event_type not in EventType.__members__:
             raise FilterError(f"event_type: unknown {event_type!r}")
@@ -108,13 +113,18 @@ class ReportFilters:
         for column, name in (
             ("tenant", "tenant"),
             ("integration", "integration"),
-            ("platform_order_id", "order"),
             ("event_type", "event_type"),
         ):
             value = getattr(self, name)
             if value is not None:
                 clauses.append(f"{column} = {{{name}:String}}")
                 params[name] = value
+        if self.order is not None:  # the platform's order id or the ERP's, by its start
+            clauses.append(
+                "(startsWith(platform_order_id, {order:String}) "
+                "OR startsWith(erp_order_id, {order:String}))"
+            )
+            params["order"] = self.order
         if self.since is not None:
             clauses.append("decided_at >= {since:DateTime64(3)}")
             params["since"] = self.since
@@ -133,17 +143,16 @@ class ReportFilters:
             return f"SELECT {COLUMNS} FROM status_send_history WHERE {where}", params
         latest_columns = ", ".join(f"{latest(c)} AS latest_{c}" for c in LATEST)
         outer = ", ".join(f"latest_{c} AS {c}" for c in LATEST)
-        wanted = [self.outcome] if self.outcome in ERROR_OUTCOMES else list(ERROR_OUTCOMES)
-        if self.outcome is not None and self.outcome not in ERROR_OUTCOMES:
-            wanted = []
-        params["errors"] = wanted
+        shown = TABS[self.tab]
+        wanted = list(shown) if self.outcome is None else [self.outcome]
+        params["wanted"] = [o for o in wanted if o in shown]
         sql = (
             f"SELECT event_id, event_tenant AS tenant, {outer}, first_occurred AS occurred_at, "
             f"last_decided AS decided_at "
             f"FROM (SELECT event_id, any(tenant) AS event_tenant, {latest_columns}, min(occurred_at) AS first_occurred, "
             f"max(decided_at) AS last_decided FROM status_send_history "
             f"WHERE {where} AND event_id != '' GROUP BY event_id) "
-            f"WHERE outcome IN {{errors:Array(String)}}"
+            f"WHERE outcome IN {{wanted:Array(String)}}"
         )
         return sql, params
 
@@ -159,6 +168,15 @@ class ReportFilters:
     def count_query(self) -> tuple[str, dict[str, Any]]:
         source, params = self.source()
         return f"SELECT count() AS total FROM ({source})", params
+
+    def by_integration_query(self) -> tuple[str, dict[str, Any]]:
+        """How many rows this selection holds per integration (the Pendentes counts)."""
+        source, params = self.source()
+        return (
+            f"SELECT integration, count() AS rows FROM ({source}) "
+            f"GROUP BY integration ORDER BY rows DESC, integration LIMIT 1000",
+            params,
+        )
 
     def csv_query(self) -> tuple[str, dict[str, Any]]:
         source, params = self.source()

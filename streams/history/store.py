@@ -19,7 +19,7 @@ COLUMNS = (
     "outcome_id", "event_id", "tenant", "integration", "platform", "erp_order_id",
     "platform_order_id", "sequence", "event_type", "action", "outcome", "reason_code",
     "attempt", "http_status", "latency_ms", "error", "occurred_at", "decided_at",
-    "resend_of", "source_topic", "source_partition", "source_offset",
+    "resend_of", "source_topic", "source_partition", "source_offset", "due_at",
 )  # fmt: skip
 
 

@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 import schemas
 from connectors import CONNECTORS, Connector, Delivery
@@ -203,11 +203,14 @@ class Dispatcher:
                     message.forced,
                 )
             )
+            # pending in the report until its turn: outcome first, like every handling
+            held = Handled([self._waiting(message, event, ReasonCode.ORDER_HELD, None)])
+            await self.publish(held)
             await self.states.put(message.key, state)
             log.info(
                 "event %s held behind %s (order %s)", event.event_id, state.blocked_by, event.key
             )
-            return Handled()
+            return held
         park_id = message.control.park_id if message.control else None
         if park_id is not None and park_id == state.parked_id:
             state.parked_id = None  # back from the parking topic: it is its turn again
@@ -363,8 +366,24 @@ class Dispatcher:
         state.blocked_attempt = message.attempt
         state.parked_id = park_id
         self.stores.gate(event.integration).parked += 1
-        parked = self.follow.parked_record(message, park_id, time.time() + due_in_s)
-        return Handled(parked=parked)
+        due_s = time.time() + due_in_s
+        parked = self.follow.parked_record(message, park_id, due_s)
+        waiting = self._waiting(message, event, ReasonCode.STORE_QUEUED, due_s)
+        return Handled([waiting], parked=parked)
+
+    def _waiting(
+        self, message: SourceMessage, event: OrderEvent, reason: ReasonCode, due_s: float | None
+    ) -> DispatchOutcome:
+        """The WAITING outcome of an event not sent yet, for the report's Pendentes tab."""
+        config = self.configs.get(event.integration)
+        return DispatchOutcome.for_event(
+            event,
+            config.platform if config is not None else "",
+            outcome=Outcome.WAITING,
+            reason_code=reason.value,
+            attempt=message.attempt,
+            due_at=None if due_s is None else datetime.fromtimestamp(due_s, UTC),
+        ).stamped(message)
 
     async def _send(
         self, connector: Connector, decision: Send, event: OrderEvent, risk: AtRisk

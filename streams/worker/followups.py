@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import replace
+from datetime import UTC, datetime
 
 from streams import topics
 from streams.errors import DeliveryError
@@ -73,9 +74,9 @@ class FollowUps:
         if retry:
             state.blocked_by = event.event_id
             state.blocked_attempt = attempt + 1
-            return Handled(
-                [outcome], retry=self.retry_record(message, attempt + 1, exc.retry_after_s)
-            )
+            record = self.retry_record(message, attempt + 1, exc.retry_after_s)
+            due_at = datetime.fromtimestamp(record.due_s, UTC)
+            return Handled([replace(outcome, due_at=due_at)], retry=record)
         dead = self.dead_letter(
             message, type(exc).__name__, exc.reason_code, exc.http_status, attempt, text
         )

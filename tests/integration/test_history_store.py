@@ -111,3 +111,35 @@ def test_a_terminal_outcome_stays_the_latest_until_a_resend(tmp_path: Path) -> N
     assert [r["event_id"] for r in store.query("SELECT event_id FROM open_errors")] == [
         "failed-then-replayed"
     ]
+
+
+def test_pendentes_lists_what_is_not_finished_with_its_due_time(tmp_path: Path) -> None:
+    store = HistoryStore(f"chdb://{tmp_path / 'ch'}")
+    store.migrate()
+    start = now_utc()
+    due = start + timedelta(seconds=30)
+    store.insert_outcomes(
+        [
+            replace(outcome("retrying"), outcome=Outcome.RETRY_SCHEDULED, due_at=due),
+            replace(
+                outcome("held"),
+                outcome=Outcome.WAITING,
+                reason_code="ORDER_HELD",
+                erp_order_id="ERP-77",
+                platform_order_id="P77",
+            ),
+            replace(outcome("done"), outcome=Outcome.WAITING, decided_at=start),
+            replace(outcome("done"), decided_at=start + timedelta(seconds=1)),
+        ]
+    )
+    sql, params = ReportFilters(tab="pendentes").page_query()
+    rows = {r["event_id"]: r for r in store.query(sql, params)}
+    assert set(rows) == {"retrying", "held"}
+    assert abs((rows["retrying"]["due_at"] - due.replace(tzinfo=None)).total_seconds()) < 0.01
+    assert rows["held"]["reason_code"] == "ORDER_HELD"
+    counts = store.query(*ReportFilters(tab="pendentes").by_integration_query())
+    assert counts == [{"integration": "loja-1", "rows": 2}]
+    # an order is found by the start of its ERP id or of its platform id
+    for prefix in ("ERP-7", "P7"):
+        sql, params = ReportFilters(tab="pendentes", order=prefix).page_query()
+        assert [r["event_id"] for r in store.query(sql, params)] == ["held"], prefix

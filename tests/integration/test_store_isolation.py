@@ -98,6 +98,11 @@ def test_a_metered_stores_burst_holds_back_no_other_store(
         return row is not None and row["queued"] + row["parked"] > 0
 
     wait_until(reported, 30, "the history to report the big store's backlog", 0.2)
+    # and Pendentes lists the parked events, with when they come back
+    pending = run.api(f"/api/history?tab=pendentes&integration={BIG}&page_size=500")
+    queued = [r for r in pending["rows"] if r["reason_code"] == "STORE_QUEUED"]
+    assert queued and all(r["outcome"] == "WAITING" and r["due_at"] for r in queued)
+    assert pending["by_integration"][0]["integration"] == BIG
 
     result = run.wait_for_terminal(burst_ids, timeout_s=150)
     assert result["terminal"] == BURST
@@ -109,6 +114,8 @@ def test_a_metered_stores_burst_holds_back_no_other_store(
     ]
     assert [c["sequence"] for c in held] == [1, 2], held
 
+    # nothing of the burst is pending once it is through
+    assert run.api(f"/api/history?tab=pendentes&integration={BIG}")["total"] == 0
     # once through, the worker says it has nothing left, and the history drops the store
     wait_until(
         lambda: big_row(run.api("/api/backlog")["stores"]) is None, 30, "the backlog to clear", 0.2

@@ -118,9 +118,13 @@ def test_later_events_wait_behind_a_retry_and_follow_it_in_order(dispatcher: Dis
     assert outcomes(first) == [(a1["event_id"], Outcome.RETRY_SCHEDULED, 1)]
     assert first.retry is not None and first.retry.topic == "orders.retry.1"
     assert first.retry.headers[0] == (ATTEMPT, b"2")
-    # later events of the order are held: no call, no outcome yet
-    assert handle(dispatcher, message(a2, offset=1)).outcomes == []
-    assert handle(dispatcher, message(a3, offset=2)).outcomes == []
+    assert first.outcomes[0].due_at is not None  # when the 2nd attempt is due, for Pendentes
+    # later events of the order are held: no call, a WAITING outcome naming why
+    for held, offset in ((a2, 1), (a3, 2)):
+        waiting = handle(dispatcher, message(held, offset=offset))
+        assert outcomes(waiting) == [(held["event_id"], Outcome.WAITING, 1)]
+        assert waiting.outcomes[0].reason_code == "ORDER_HELD"
+        assert not waiting.outcomes[0].terminal
     assert ScriptedConnector.calls == [(a1["event_id"], 1)]
     # the retry succeeds and releases them, in order
     released = handle(dispatcher, message(a1, attempt=2))
@@ -583,10 +587,17 @@ def test_an_event_of_a_store_with_its_work_waiting_is_parked_and_its_order_held(
         return parked, held, again, back
 
     parked, held, again, back = asyncio.run(go())
-    assert parked.outcomes == [] and parked.parked is not None
+    assert parked.parked is not None
+    assert [(o.outcome, o.reason_code) for o in parked.outcomes] == [
+        (Outcome.WAITING, "STORE_QUEUED")
+    ]
+    due_ms = int(dict(parked.parked.headers)["ordersync.retry.due"])
+    assert parked.outcomes[0].due_at is not None
+    assert abs(parked.outcomes[0].due_at.timestamp() * 1000 - due_ms) < 1
     assert parked.parked.topic == "orders.parked" and parked.parked.value == message(a1).value
     assert dict(parked.parked.headers)["ordersync.original.offset"] == b"1"
-    assert held.outcomes == [] and again.outcomes == []  # held behind it; the original dropped
+    # held behind it (waiting, for the report); the original read again is dropped
+    assert [o.reason_code for o in held.outcomes] == ["ORDER_HELD"] and again.outcomes == []
     assert [(o.event_id, o.outcome, o.attempt) for o in back.outcomes] == [
         (a1["event_id"], Outcome.SENT, 1),
         (a2["event_id"], Outcome.SENT, 1),

@@ -2,14 +2,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streams.reasons import PT_BR, ReasonCode, markdown_table
+from streams.reasons import ENGLISH, PT_BR, ReasonCode, markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_every_code_has_report_text() -> None:
-    assert set(PT_BR) == set(ReasonCode)
-    assert all(text.strip() for text in PT_BR.values())
+    for texts in (PT_BR, ENGLISH):
+        assert set(texts) == set(ReasonCode)
+        assert all(text.strip() for text in texts.values())
 
 
 def test_documented_list_matches_the_code() -> None:

@@ -10,7 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from streams.auth import Tokens
-from streams.history.api import HistoryApi, spreadsheet_safe
+from streams.history.api import HistoryApi
+from streams.history.export import spreadsheet_safe
 
 
 @pytest.mark.parametrize(
