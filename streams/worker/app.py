@@ -14,7 +14,7 @@ import faust
 from aiohttp import web
 
 import schemas
-from streams import metrics, topics
+from streams import faust_internals, metrics, topics
 from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.codec import Codec
 from streams.faust_app import faust_app, freeze_start_up_heap, raw_topic, start_web
@@ -23,7 +23,7 @@ from streams.worker import backlog
 from streams.worker.configs import IntegrationConfigs
 from streams.worker.dispatch import Dispatcher
 from streams.worker.intake import DueIntake, Intake
-from streams.worker.orderstate import ConfirmedTable, OrderStates
+from streams.worker.orderstate import OrderStates
 from streams.worker.pool import ConnectorPool
 from streams.worker.publisher import OutcomePublisher
 
@@ -70,7 +70,7 @@ def build_worker(settings: Settings) -> faust.App:
         for t in [*retry_topics, parked_topic, raw_topic(app, settings.topic(topics.DLT))]
     }
     # per-order state, changelogged and co-partitioned with the order topics
-    order_table = ConfirmedTable(
+    order_table = faust_internals.ConfirmedTable(
         app,
         name="orders",
         beacon=app.tables.beacon,
@@ -114,8 +114,7 @@ def build_worker(settings: Settings) -> faust.App:
         await configs.ready.wait()
         # The first send to a topic waits for its metadata, and every event sending then
         # waited with it: 135-200 ms for the first ones, a second's backlog at 1,000/s.
-        # Faust offers no public way to ask the producer for it.
-        producer = app.producer._ensure_producer()  # type: ignore[attr-defined]
+        producer = faust_internals.producer_of(app)
         written = [outcomes_topic, backlog_topic, *records.values(), order_table.changelog_topic]
         try:
             for topic in written:

@@ -26,7 +26,7 @@ from typing import Any, cast
 import faust
 from faust.types import TP, EventT
 
-from streams import kafka_transport
+from streams import faust_internals
 from streams.headers import Headers, due_seconds
 from streams.worker import metrics
 from streams.worker.dispatch import Dispatcher
@@ -93,7 +93,7 @@ class Intake:
         self._read_ahead.release()
         if task.cancelled():
             # abandoned: not acknowledged, so read again; the consumer must not wait for it
-            kafka_transport.forget(self.app, event.message)
+            faust_internals.forget(self.app, event.message)
             return
         error = task.exception()
         if error is not None:
@@ -144,7 +144,7 @@ class DueIntake(Intake):
                 await self._sleep(wait)
             await super().take(event, message)
         except asyncio.CancelledError:
-            kafka_transport.forget(self.app, event.message)  # read again when due
+            faust_internals.forget(self.app, event.message)  # read again when due
             raise
         finally:
             self._waiting.release()

@@ -22,9 +22,6 @@ from collections.abc import MutableMapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import faust
-from faust.types import FutureMessage
-
 log = logging.getLogger(__name__)
 
 RECENT_LIMIT = 64
@@ -94,32 +91,6 @@ class OrderRecord:
             held=[HeldMessage.from_json(h) for h in data.get("held", [])],
             parked_id=data.get("parked_id"),
         )
-
-
-class ConfirmedTable(faust.Table):
-    """A Faust table that hands back the changelog write of its last assignment.
-
-    Faust sends a table's changelog in the background. A worker killed after an order's
-    update went to the store but before its state reached the changelog would, once
-    restarted, send that update again after later ones: the store would see the order
-    move backwards. Waiting for the write keeps a replay to the events in flight.
-    """
-
-    last_write: asyncio.Future[Any] | None = None
-
-    def send_changelog(
-        self,
-        partition: int | None,
-        key: Any,
-        value: Any,
-        key_serializer: Any = None,
-        value_serializer: Any = None,
-    ) -> FutureMessage:
-        # every assignment comes through here (Table.on_key_set); the future resolves
-        # when the broker has the record
-        write = super().send_changelog(partition, key, value, key_serializer, value_serializer)
-        self.last_write = write
-        return write
 
 
 class OrderStates:

@@ -92,7 +92,7 @@ def test_an_event_is_acknowledged_when_its_handling_ends_and_read_ahead_is_bound
 def test_a_handling_cancelled_is_not_acknowledged(monkeypatch: Any) -> None:
     forgotten: list[object] = []
     monkeypatch.setattr(
-        "streams.worker.intake.kafka_transport.forget",
+        "streams.worker.intake.faust_internals.forget",
         lambda app, message: forgotten.append(message),
     )
 

@@ -69,7 +69,7 @@ def test_the_worker_table_hands_back_the_write_of_each_assignment(
     """
     import faust
 
-    from streams.worker.orderstate import ConfirmedTable
+    from streams.faust_internals import ConfirmedTable
 
     sent: list[tuple[int | None, bytes, bytes]] = []
 

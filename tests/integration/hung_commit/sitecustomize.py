@@ -9,13 +9,13 @@ if "worker" in sys.orig_argv:
 
     from faust.transport.drivers import aiokafka as faust_aiokafka
 
-    import streams.kafka_transport
+    import streams.faust_internals
 
     async def _never(self: object, offsets: object) -> bool:
         await asyncio.Event().wait()
         return True
 
     faust_aiokafka.AIOKafkaConsumerThread._commit = _never  # type: ignore[method-assign]
-    streams.kafka_transport.ConsumerThread.COMMIT_TIMEOUT_S = float(
+    streams.faust_internals.ConsumerThread.COMMIT_TIMEOUT_S = float(
         os.environ["ORDERSYNC_TEST_COMMIT_TIMEOUT_S"]
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from typing import Any
 
 import pytest
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.kafka_transport import Consumer, ConsumerThread
+from streams.faust_internals import Consumer, ConsumerThread
 
 PARTITION = TP("orders.events", 0)
 
@@ -83,3 +84,44 @@ def test_a_commit_that_returns_is_left_alone(monkeypatch: pytest.MonkeyPatch) ->
     probe = CommitProbe()
     assert asyncio.run(probe._commit({PARTITION: 5})) is True
     assert probe.crashes == []
+
+
+def test_other_versions_of_faust_or_aiokafka_are_refused_by_name() -> None:
+    from streams.errors import ConfigurationError
+    from streams.faust_internals import WRITTEN_FOR, check_versions
+
+    check_versions(lambda name: WRITTEN_FOR[name])  # the versions it was written for: fine
+    newer = {"faust-streaming": "0.16.0", "aiokafka": WRITTEN_FOR["aiokafka"]}
+    with pytest.raises(ConfigurationError, match=r"faust-streaming 0\.16\.0"):
+        check_versions(newer.__getitem__)
+
+
+def test_the_installed_versions_are_those_it_was_written_for() -> None:
+    from streams.faust_internals import check_versions
+
+    check_versions()  # the lock file installs them; a drift fails here, not in production
+
+
+def test_fetches_wait_long_after_three_empty_ones_and_short_again_with_records(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from aiokafka.consumer import fetcher
+
+    from streams.faust_internals import AdaptiveFetcher
+
+    answers = iter([False, False, False, True])
+
+    async def scripted(self: object, assignment: object, node_id: object, request: object) -> bool:
+        return next(answers)
+
+    monkeypatch.setattr(fetcher.Fetcher, "_proc_fetch_request", scripted)
+    bare: Any = object.__new__(AdaptiveFetcher)
+    bare._fetch_min_bytes, bare._fetch_max_wait_ms = 4096, 5
+    bare._busy, bare._empty = (4096, 5), 0
+
+    async def fetch() -> tuple[int, int]:
+        await bare._proc_fetch_request(None, 0, None)
+        return bare._fetch_min_bytes, bare._fetch_max_wait_ms
+
+    seen = [asyncio.run(fetch()) for _ in range(4)]
+    assert seen == [(4096, 5), (4096, 5), AdaptiveFetcher.IDLE, (4096, 5)]

@@ -1,5 +1,9 @@
-"""Faust's aiokafka transport with four faults mended, each of which can skip, reorder or
-stop events, and fetches that wait long while nothing flows.
+"""Every touch of Faust's and aiokafka's internals, in one place: their aiokafka transport
+with four faults mended, each of which can skip, reorder or stop events; fetches that wait
+long while nothing flows; a table that hands back its changelog writes; the producer asked
+for ahead of the first send. Each relies on code that is not their public API, so
+``check_versions`` refuses to start with any other version than those it was written and
+tested for (``tests/unit/test_faust_internals.py`` covers each behaviour).
 
 **Seeking a never-committed partition.**
 After a rebalance Faust lets the fetcher run while tables recover, drops what it fetched,
@@ -33,6 +37,12 @@ at the same offset after every restart. Such a batch is read again by a parser t
 decodes the names with U+FFFD in place of the bad bytes; its records reach the agents,
 which judge their headers like any others.
 
+**Waiting for a table's changelog write.** Faust sends a table's changelog in the background.
+A worker killed after an order's update went to the store but before its state reached the
+changelog would, once restarted, send that update again after later ones: the store would
+see the order move backwards. ``ConfirmedTable`` hands back the write of its last
+assignment, for the dispatcher to wait for.
+
 **Idle fetches.** A fetch waits at most ``max wait`` for ``min bytes``: the short waits
 that keep a busy worker's fetches near (5 ms) had an idle worker and its broker answer 200
 empty fetches a second, a fifth of a core each. After three empty fetches in a row the
@@ -45,6 +55,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from importlib import metadata
 from typing import Any, cast
 
 import faust
@@ -54,10 +65,30 @@ from aiokafka.record import default_records
 from aiokafka.record.memory_records import MemoryRecords
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, FutureMessage
+
+from streams.errors import ConfigurationError
 
 SCHEME = "ordersync-kafka"
 log = logging.getLogger(__name__)
+# the versions this module was written and tested for; an upgrade is made on purpose:
+# the lock file, this table and the tests together
+WRITTEN_FOR = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+
+
+def check_versions(installed: Callable[[str], str] = metadata.version) -> None:
+    """Refuse to run with other versions of Faust or aiokafka than ``WRITTEN_FOR``."""
+    wrong = {
+        name: found for name, wanted in WRITTEN_FOR.items() if (found := installed(name)) != wanted
+    }
+    if wrong:
+        found_text = ", ".join(f"{name} {version}" for name, version in wrong.items())
+        wanted_text = ", ".join(f"{name} {WRITTEN_FOR[name]}" for name in wrong)
+        raise ConfigurationError(
+            f"ordersync reaches into {wanted_text} (streams/faust_internals.py) and found "
+            f"{found_text}: install the locked versions (make venv, requirements.lock), or "
+            "check that module against the new release and update WRITTEN_FOR with it"
+        )
 
 
 class App(faust.App):
@@ -272,8 +303,37 @@ class AdaptiveFetcher(fetcher.Fetcher):
         inner._fetch_min_bytes, inner._fetch_max_wait_ms = waits
 
 
+class ConfirmedTable(faust.Table):
+    """A Faust table that hands back the changelog write of its last assignment."""
+
+    last_write: asyncio.Future[Any] | None = None
+
+    def send_changelog(
+        self,
+        partition: int | None,
+        key: Any,
+        value: Any,
+        key_serializer: Any = None,
+        value_serializer: Any = None,
+    ) -> FutureMessage:
+        # every assignment comes through here (Table.on_key_set); the future resolves
+        # when the broker has the record
+        write = super().send_changelog(partition, key, value, key_serializer, value_serializer)
+        self.last_write = write
+        return write
+
+
+def producer_of(app: faust.App) -> Any:
+    """The app's aiokafka producer, made now: the first send to a topic waits for its
+    metadata, and every event sending then waited with it (Faust offers no public way to
+    ask for it ahead)."""
+    return app.producer._ensure_producer()  # type: ignore[attr-defined]
+
+
 def register() -> None:
-    """Make ``ordersync-kafka://host:port`` name this transport, with lenient header names."""
+    """Make ``ordersync-kafka://host:port`` name this transport, with lenient header names
+    and adaptive fetch waits; refuse versions this module was not written for."""
+    check_versions()
     drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
     fetcher.MemoryRecords = LenientMemoryRecords
     aiokafka_consumer.Fetcher = AdaptiveFetcher
