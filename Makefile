@@ -3,17 +3,27 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCK_FLAGS := --python-version 3.11 --no-header --no-annotate -q
 
-.PHONY: demo test lint typecheck stack-up stack-down stack-status bench chaos clean chromium venv
+.PHONY: demo test lint typecheck stack-up stack-down stack-status bench chaos clean chromium venv lock
 
-$(STAMP): pyproject.toml
+# installs exactly what requirements-dev.lock pins, hashes checked; ordersync itself on top
+$(STAMP): pyproject.toml requirements-dev.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
-venv: $(STAMP)
+# upgrades the pins on purpose: review the diff, then make test
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --generate-hashes --upgrade $(LOCK_FLAGS) -o lock.new
+	head -3 requirements.lock > lock.head && cat lock.head lock.new > requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements.lock --generate-hashes \
+		--upgrade $(LOCK_FLAGS) -o lock.new
+	head -2 requirements-dev.lock > lock.head && cat lock.head lock.new > requirements-dev.lock
+	rm lock.head lock.new
 
 demo: $(STAMP)
 	$(BIN)/ordersync demo
