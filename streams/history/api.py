@@ -93,6 +93,8 @@ class HistoryApi:
         app.middlewares.append(security_headers)
         app.middlewares.append(api_middleware(self.tokens))
         app.router.add_get("/", self.page)
+        # the ERP's order context menu opens one order's timeline (after the login)
+        app.router.add_get("/pedido/{integration}/{order}", self.page)
         app.router.add_get("/report.js", self.asset)
         app.router.add_get("/report.css", self.asset)
         app.router.add_get("/api/me", self.me)
@@ -105,6 +107,7 @@ class HistoryApi:
         app.router.add_post("/api/lookup", self.lookup)
         app.router.add_post("/api/resend", self.resend)
         app.router.add_get("/api/orders/{tenant}/{integration}/{order}", self.order_timeline)
+        app.router.add_get("/api/order", self.find_order)
 
     async def _query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         return await asyncio.to_thread(self.store.query, sql, params or {})
@@ -234,6 +237,25 @@ class HistoryApi:
         rows = await self._query(
             "SELECT * FROM order_timeline(tenant={t:String}, integration={i:String}, order={o:String})",
             {"t": info["tenant"], "i": info["integration"], "o": info["order"]},
+        )
+        return _json(rows)
+
+    async def find_order(self, request: web.Request) -> web.Response:
+        """One order's timeline by ``integration`` and ``order``, its ERP or platform id,
+        within the caller's tenant: what ``/pedido/{integration}/{order}`` shows."""
+        integration, order = request.query.get("integration"), request.query.get("order")
+        if not integration or not order:
+            raise web.HTTPBadRequest(
+                text='{"error": "integration and order are required"}',
+                content_type="application/json",
+            )
+        scope = request[PRINCIPAL].scope()
+        rows = await self._query(
+            "SELECT * FROM status_send_history WHERE integration = {i:String} "
+            "AND (platform_order_id = {o:String} OR erp_order_id = {o:String}) "
+            + ("AND tenant = {t:String} " if scope else "")
+            + "ORDER BY decided_at, sequence LIMIT 10000",
+            {"i": integration, "o": order} | ({"t": scope} if scope else {}),
         )
         return _json(rows)
 

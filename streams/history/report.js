@@ -1,32 +1,59 @@
 "use strict";
+// The page's own labels; the words for codes (outcomes, events, actions, reasons) come from
+// the history's catalogue (/api/catalogue), shared with the CSV.
 const TEXT = {
-  pt: { title: "Histórico de Envio de Situação", tab_all: "Todos", tab_errors: "Erros", from: "De", to: "Até",
-        integration: "Integração", order: "Pedido", event: "Evento", outcome: "Resultado", filter: "Filtrar",
-        actions: "Ações", resend_selected: "Reenviar selecionados", apply: "Aplicar", export: "Exportar CSV",
-        when: "Data", action: "Ação", reason: "Motivo", attempt: "Tentativa", latency: "Latência (ms)",
-        prev: "Anterior", next: "Próxima", page: "Página {p} de {n} — {t} registros", order_history: "Histórico do pedido",
-        detail: "Detalhe", close: "Fechar", enter: "Entrar", login_text: "Informe o token de acesso ao relatório.",
+  pt: { title: "Histórico de Envio de Situação", tab_all: "Todos", tab_errors: "Erros", tab_pending: "Pendentes",
+        from: "De", to: "Até", integration: "Integração", order: "Pedido", order_hint: "nº no ERP ou na plataforma",
+        event: "Evento", outcome: "Resultado", filter: "Filtrar", actions: "Ações", resend_selected: "Reenviar selecionados",
+        apply: "Aplicar", export: "Exportar CSV", when: "Data", action: "Ação", reason: "Motivo", attempt: "Tentativa",
+        due: "Próxima tentativa", latency: "Latência (ms)", prev: "Anterior", next: "Próxima",
+        page: "Página {p} de {n} — {t} registros", order_history: "Histórico do pedido", detail: "Detalhe técnico",
+        occurred: "Data no ERP", close: "Fechar", enter: "Entrar", login_text: "Informe o token de acesso ao relatório.",
         none_selected: "Selecione ao menos um registro.", resent: "{n} evento(s) reenviado(s).",
-        forbidden: "Seu perfil não permite reenviar.", empty: "Nenhum registro encontrado.", bad_token: "Token recusado." },
-  en: { title: "Status send history", tab_all: "All", tab_errors: "Errors", from: "From", to: "To",
-        integration: "Integration", order: "Order", event: "Event", outcome: "Outcome", filter: "Filter",
-        actions: "Actions", resend_selected: "Resend selected", apply: "Apply", export: "Export CSV",
-        when: "Date", action: "Action", reason: "Reason", attempt: "Attempt", latency: "Latency (ms)",
-        prev: "Previous", next: "Next", page: "Page {p} of {n} — {t} rows", order_history: "Order history",
-        detail: "Detail", close: "Close", enter: "Sign in", login_text: "Enter the report's access token.",
+        not_resent: "{n} não reenviado(s):", missing: "o evento original não está mais no Kafka",
+        pending: "já reenviado, aguardando o resultado", not_found: "não encontrado no seu histórico",
+        forbidden: "Seu perfil não permite reenviar.", empty: "Nenhum registro encontrado.", bad_token: "Token recusado.",
+        all_tenants: "todas as contas", select_all: "Selecionar todos", select_row: "Selecionar {id}",
+        pending_counts: "Pendentes por integração:", no_order: "Pedido não encontrado." },
+  en: { title: "Status send history", tab_all: "All", tab_errors: "Errors", tab_pending: "Pending",
+        from: "From", to: "To", integration: "Integration", order: "Order", order_hint: "ERP or platform number",
+        event: "Event", outcome: "Outcome", filter: "Filter", actions: "Actions", resend_selected: "Resend selected",
+        apply: "Apply", export: "Export CSV", when: "Date", action: "Action", reason: "Reason", attempt: "Attempt",
+        due: "Next attempt", latency: "Latency (ms)", prev: "Previous", next: "Next",
+        page: "Page {p} of {n} — {t} rows", order_history: "Order history", detail: "Technical detail",
+        occurred: "Date in the ERP", close: "Close", enter: "Sign in", login_text: "Enter the report's access token.",
         none_selected: "Select at least one row.", resent: "{n} event(s) resent.",
-        forbidden: "Your role cannot resend.", empty: "No rows found.", bad_token: "Token refused." },
+        not_resent: "{n} not resent:", missing: "the original event is no longer in Kafka",
+        pending: "resent already, waiting for its outcome", not_found: "not found in your history",
+        forbidden: "Your role cannot resend.", empty: "No rows found.", bad_token: "Token refused.",
+        all_tenants: "all accounts", select_all: "Select all", select_row: "Select {id}",
+        pending_counts: "Pending per integration:", no_order: "Order not found." },
 };
 // selected: the event ids the operator ticked; they stay ticked when the rows are drawn again
-const state = { tab: "todos", page: 1, pageSize: 50, total: 0, lang: localStorage.getItem("lang") || "pt", reasons: {}, selected: new Set() };
+const state = { tab: "todos", page: 1, pageSize: 50, total: 0, lang: localStorage.getItem("lang") || "pt",
+                words: { outcomes: {}, event_types: {}, actions: {}, reasons: {} }, selected: new Set(), role: "viewer" };
 const $ = (id) => document.getElementById(id);
 const t = (key, vars = {}) => (TEXT[state.lang][key] || key).replace(/\{(\w+)\}/g, (_, k) => vars[k]);
+const word = (kind, code) => (code && state.words[kind][code]) || code || "";
+const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 
 function applyLanguage() {
   document.documentElement.lang = state.lang === "pt" ? "pt-BR" : "en";
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-label]").forEach((el) => el.setAttribute("aria-label", t(el.dataset.i18nLabel)));
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   document.title = t("title");
   $("lang").value = state.lang;
+}
+
+async function loadWords() {
+  state.words = await (await api("/api/catalogue?lang=" + state.lang)).json();
+  for (const [select, kind] of [["f-event", "event_types"], ["f-outcome", "outcomes"]]) {
+    const box = $(select), chosen = box.value;
+    box.replaceChildren(new Option("", ""));
+    for (const [code, text] of Object.entries(state.words[kind])) box.appendChild(new Option(text, code));
+    box.value = chosen;
+  }
 }
 
 function token() { return sessionStorage.getItem("ordersync-token") || ""; }
@@ -41,16 +68,49 @@ function filterParams() {
   const params = new URLSearchParams({ tab: state.tab, page: state.page, page_size: state.pageSize });
   for (const [name, value] of new FormData($("filters"))) {
     if (!value) continue;
+    // typed in the browser's zone, as the times are shown: sent as an instant
     params.set(name, name === "since" || name === "until" ? new Date(value).toISOString() : value);
   }
   return params;
 }
 
 function cell(text, cls) { const td = document.createElement("td"); td.textContent = text == null ? "" : text; if (cls) td.className = cls; return td; }
-function reasonText(code) { return state.lang === "pt" && state.reasons[code] ? state.reasons[code] : code; }
-function when(iso) { return iso ? new Date(iso).toLocaleString(state.lang === "pt" ? "pt-BR" : "en-GB") : ""; }
 
-function pill(outcome) { const td = document.createElement("td"); const span = document.createElement("span"); span.className = "pill " + outcome; span.textContent = outcome; td.appendChild(span); return td; }
+// dd/mm/aaaa HH:mm:ss in the browser's zone (pt); yyyy-mm-dd HH:mm:ss (en)
+function when(iso) {
+  if (!iso) return "";
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", { timeZone: zone, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).formatToParts(new Date(iso)).map((p) => [p.type, p.value]));
+  const time = `${parts.hour}:${parts.minute}:${parts.second}`;
+  return state.lang === "pt" ? `${parts.day}/${parts.month}/${parts.year} ${time}` : `${parts.year}-${parts.month}-${parts.day} ${time}`;
+}
+
+function pill(outcome) {
+  const td = document.createElement("td"); const span = document.createElement("span");
+  span.className = "pill " + outcome; span.dataset.outcome = outcome; span.textContent = word("outcomes", outcome);
+  td.appendChild(span); return td;
+}
+
+// the reason in words; the technical detail of an error folded under it
+function reasonCell(row) {
+  const td = cell(word("reasons", row.reason_code));
+  if (row.error) {
+    const details = document.createElement("details"); const summary = document.createElement("summary");
+    summary.textContent = t("detail"); const pre = document.createElement("pre"); pre.textContent = row.error;
+    details.append(summary, pre); td.appendChild(details);
+  }
+  return td;
+}
+
+function orderPath(integration, order) { return "/pedido/" + [integration, order].map(encodeURIComponent).join("/"); }
+
+function orderLink(row) {
+  const td = document.createElement("td"); const link = document.createElement("a");
+  link.className = "order"; link.textContent = row.platform_order_id; link.href = orderPath(row.integration, row.platform_order_id);
+  link.title = row.erp_order_id ? `ERP ${row.erp_order_id}` : "";
+  link.addEventListener("click", (e) => { e.preventDefault(); showTimeline(row.integration, row.platform_order_id); });
+  td.appendChild(link); return td;
+}
 
 let loads = 0, settled = 0;
 async function load() {
@@ -65,36 +125,44 @@ async function load() {
   $("rows").setAttribute("aria-busy", "false");
   if (!response.ok) { notice(data.error || response.statusText, "error"); return; }
   state.total = data.total;
+  const operator = state.role === "operator";
+  const pendingTab = state.tab === "pendentes";
+  document.querySelectorAll(".due-col").forEach((el) => { el.hidden = !pendingTab; });
   const body = $("rows");
   body.replaceChildren();
   for (const row of data.rows) {
     const tr = document.createElement("tr");
     tr.dataset.eventId = row.event_id;
     const check = document.createElement("td");
-    const box = document.createElement("input");
-    box.type = "checkbox"; box.className = "pick"; box.value = row.event_id; box.setAttribute("aria-label", row.event_id);
-    box.checked = state.selected.has(row.event_id);
-    box.addEventListener("change", () => { if (box.checked) state.selected.add(row.event_id); else state.selected.delete(row.event_id); });
-    check.appendChild(box); tr.appendChild(check);
+    check.className = "pick-col"; check.hidden = !operator;
+    if (operator) {
+      const box = document.createElement("input");
+      box.type = "checkbox"; box.className = "pick"; box.value = row.event_id; box.setAttribute("aria-label", t("select_row", { id: row.event_id }));
+      box.checked = state.selected.has(row.event_id);
+      box.addEventListener("change", () => { if (box.checked) state.selected.add(row.event_id); else state.selected.delete(row.event_id); });
+      check.appendChild(box);
+    }
+    tr.appendChild(check);
     tr.appendChild(cell(when(row.decided_at)));
     tr.appendChild(cell(row.integration));
-    const orderCell = document.createElement("td");
-    const link = document.createElement("a");
-    link.className = "order"; link.textContent = row.platform_order_id;
-    link.addEventListener("click", () => showTimeline(row.tenant, row.integration, row.platform_order_id));
-    orderCell.appendChild(link); tr.appendChild(orderCell);
-    tr.appendChild(cell(row.event_type));
-    tr.appendChild(cell(row.action));
+    tr.appendChild(orderLink(row));
+    tr.appendChild(cell(word("event_types", row.event_type)));
+    tr.appendChild(cell(word("actions", row.action)));
     tr.appendChild(pill(row.outcome));
-    const reason = cell(reasonText(row.reason_code));
-    if (row.error) { const err = document.createElement("div"); err.className = "err"; err.textContent = row.error; reason.appendChild(err); }
-    tr.appendChild(reason);
+    tr.appendChild(reasonCell(row));
     tr.appendChild(cell(row.attempt, "num"));
+    const due = cell(when(row.due_at)); due.className = "due-col"; due.hidden = !pendingTab; tr.appendChild(due);
     tr.appendChild(cell(row.http_status, "num"));
     tr.appendChild(cell(row.latency_ms == null ? "" : Number(row.latency_ms).toFixed(1), "num"));
     body.appendChild(tr);
   }
-  if (!data.rows.length) { const tr = document.createElement("tr"); const td = cell(t("empty")); td.colSpan = 11; tr.appendChild(td); body.appendChild(tr); }
+  if (!data.rows.length) { const tr = document.createElement("tr"); const td = cell(t("empty")); td.colSpan = 12; tr.appendChild(td); body.appendChild(tr); }
+  const counts = $("pending-counts");
+  counts.hidden = !pendingTab || !data.by_integration || !data.by_integration.length;
+  if (!counts.hidden) {
+    counts.replaceChildren(t("pending_counts") + " ");
+    data.by_integration.forEach((c, i) => counts.append((i ? " · " : "") + `${c.integration}: ${c.rows}`));
+  }
   const pages = Math.max(1, Math.ceil(state.total / state.pageSize));
   $("pageinfo").textContent = t("page", { p: state.page, n: pages, t: state.total });
   $("prev").disabled = state.page <= 1;
@@ -102,41 +170,54 @@ async function load() {
   $("all").checked = false;
 }
 
-function notice(text, kind) { const n = $("notice"); n.textContent = text; n.className = kind || ""; }
+function notice(text, kind) { const n = $("notice"); n.replaceChildren(text); n.className = kind || ""; }
 
 async function resendSelected() {
-  const ids = [...document.querySelectorAll("input.pick:checked")].map((b) => b.value);
+  const ids = [...state.selected];
   if (!ids.length) { notice(t("none_selected"), "error"); return; }
   const response = await api("/api/resend", { method: "POST", body: JSON.stringify({ event_ids: ids }) });
   const data = await response.json().catch(() => ({}));
   if (response.status === 403) { notice(t("forbidden"), "error"); return; }
   if (!response.ok) { notice(data.error || response.statusText, "error"); return; }
-  notice(t("resent", { n: data.resent }), "ok");
-  ids.forEach((id) => state.selected.delete(id));
+  // every selected event is resent, or named with why it was not
+  const refused = [...(data.missing || []).map((id) => [id, "missing"]), ...(data.pending || []).map((id) => [id, "pending"]),
+                   ...(data.not_found || []).map((id) => [id, "not_found"])];
+  notice(t("resent", { n: data.resent }), refused.length ? "error" : "ok");
+  if (refused.length) {
+    const list = document.createElement("ul"); list.id = "not-resent";
+    for (const [id, why] of refused) { const li = document.createElement("li"); li.textContent = `${id}: ${t(why)}`; list.appendChild(li); }
+    $("notice").append(" " + t("not_resent", { n: refused.length }), list);
+  }
+  (data.event_ids || []).forEach((id) => state.selected.delete(id));
   await load();
 }
 
-async function showTimeline(tenant, integration, order) {
-  const response = await api("/api/orders/" + [tenant, integration, order].map(encodeURIComponent).join("/"));
-  const rows = await response.json();
-  $("tl-title").textContent = `${integration} / ${order}`;
+async function showTimeline(integration, order) {
+  const response = await api("/api/order?" + new URLSearchParams({ integration, order }));
+  const rows = response.ok ? await response.json() : [];
+  $("tl-title").textContent = `${integration} / ${order}` + (rows.length && rows[0].erp_order_id ? ` (ERP ${rows[0].erp_order_id})` : "");
   const body = $("tl-rows");
   body.replaceChildren();
   for (const row of rows) {
     const tr = document.createElement("tr");
-    [when(row.decided_at), row.event_type, row.action].forEach((v) => tr.appendChild(cell(v)));
+    [when(row.decided_at), when(row.occurred_at), word("event_types", row.event_type), word("actions", row.action)].forEach((v) => tr.appendChild(cell(v)));
     tr.appendChild(pill(row.outcome));
-    tr.appendChild(cell(reasonText(row.reason_code)));
+    tr.appendChild(cell(word("reasons", row.reason_code)));
     tr.appendChild(cell(row.attempt, "num"));
     tr.appendChild(cell(row.http_status, "num"));
-    tr.appendChild(cell(row.error || ""));
+    tr.appendChild(cell(row.error || "", "detail"));
     body.appendChild(tr);
   }
-  $("timeline").showModal();
+  if (!rows.length) { const tr = document.createElement("tr"); const td = cell(t("no_order")); td.colSpan = 9; tr.appendChild(td); body.appendChild(tr); }
+  const dialog = $("timeline");
+  if (!dialog.open) dialog.showModal();
+  dialog.scrollTop = 0;
+  $("tl-heading").focus();  // opens at its heading, not at its last row
 }
 
 async function exportCsv() {
   const params = filterParams(); params.delete("page"); params.delete("page_size");
+  params.set("lang", state.lang); params.set("tz", zone);
   const response = await api("/api/history.csv?" + params);
   const blob = await response.blob();
   const a = document.createElement("a");
@@ -152,18 +233,32 @@ function selectTab(tab) {
 
 function showLogin(message) { $("app").hidden = true; $("login").hidden = false; $("login_error").textContent = message || ""; }
 
+// /pedido/{integration}/{order}: the ERP's order menu opens that order's timeline
+function orderFromPath() {
+  const match = location.pathname.match(/^\/pedido\/([^/]+)\/([^/]+)$/);
+  return match ? [decodeURIComponent(match[1]), decodeURIComponent(match[2])] : null;
+}
+
 async function start() {
   const me = await api("/api/me");
   if (!me.ok) return;
   const who = await me.json();
-  $("who").textContent = `${who.name} · ${who.tenant === "*" ? "todas as contas" : who.tenant} · ${who.role}`;
-  state.reasons = await (await api("/api/reasons")).json();
+  state.role = who.role;
+  $("who").textContent = `${who.name} · ${who.tenant === "*" ? t("all_tenants") : who.tenant} · ${who.role}`;
+  // a viewer is not offered what it cannot do
+  document.querySelectorAll(".operator-only").forEach((el) => { el.hidden = who.role !== "operator"; });
+  await loadWords();
   $("login").hidden = true; $("app").hidden = false;
   await load();
+  const order = orderFromPath();
+  if (order) await showTimeline(...order);
 }
 
 $("enter").addEventListener("click", () => { sessionStorage.setItem("ordersync-token", $("token").value.trim()); start().catch(() => {}); });
-$("lang").addEventListener("change", (e) => { state.lang = e.target.value; localStorage.setItem("lang", state.lang); applyLanguage(); load(); });
+$("lang").addEventListener("change", async (e) => {
+  state.lang = e.target.value; localStorage.setItem("lang", state.lang); applyLanguage();
+  if (token()) { await loadWords(); await load(); }
+});
 document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
 $("filters").addEventListener("submit", (e) => { e.preventDefault(); state.page = 1; load(); });
 $("prev").addEventListener("click", () => { state.page -= 1; load(); });

@@ -21,6 +21,7 @@ import schemas
 from streams import topics
 from streams.codec import Codec
 from streams.headers import RESEND_BY, RESEND_FORCE, RESEND_OF, require_signing_key, signed
+from streams.history.report import latest
 from streams.history.store import HistoryStore
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, Outcome, now_utc, order_key
@@ -88,6 +89,7 @@ class ResendReport:
     resent: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # original no longer in Kafka
     pending: list[str] = field(default_factory=list)  # resent already; its outcome not yet in
+    not_found: list[str] = field(default_factory=list)  # asked for, not in the caller's history
     dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,6 +99,7 @@ class ResendReport:
             "event_ids": self.resent,
             "missing": self.missing,
             "pending": self.pending,
+            "not_found": self.not_found,
             "dry_run": self.dry_run,
         }
 
@@ -117,21 +120,28 @@ class Resender:
         where, params = selection.where()
         having, having_params = selection.having()
         limit = max(1, min(selection.limit, MAX_RESEND))
+        event = (
+            "tuple(tenant, integration, platform, erp_order_id, platform_order_id, "
+            "sequence, event_type, occurred_at)"
+        )
         return self.store.query(
             f"""
-            SELECT event_id,
-                   argMax(outcome_id, decided_at) AS outcome_id,
-                   argMax(outcome, decided_at) AS outcome,
-                   argMax(reason_code, decided_at) AS reason_code,
-                   max(decided_at) AS last_at,
-                   argMax(tuple(tenant, integration, platform, erp_order_id, platform_order_id,
-                                sequence, event_type, occurred_at), decided_at) AS event,
-                   argMaxIf(tuple(source_topic, source_partition, source_offset), decided_at,
-                            source_offset >= 0) AS source
-            FROM status_send_history
-            WHERE {where} AND event_id != ''
-            GROUP BY event_id
-            HAVING {having}
+            SELECT event_id, latest_outcome_id AS outcome_id, latest_outcome AS outcome,
+                   latest_reason_code AS reason_code, last_at, event, source
+            FROM (
+                SELECT event_id,
+                       {latest("outcome_id")} AS latest_outcome_id,
+                       {latest("outcome")} AS latest_outcome,
+                       {latest("reason_code")} AS latest_reason_code,
+                       max(decided_at) AS last_at,
+                       {latest(event)} AS event,
+                       argMaxIf(tuple(source_topic, source_partition, source_offset), decided_at,
+                                source_offset >= 0) AS source
+                FROM status_send_history
+                WHERE {where} AND event_id != ''
+                GROUP BY event_id
+            )
+            WHERE {having}
             ORDER BY last_at
             LIMIT {limit}
             """,
@@ -149,6 +159,8 @@ class Resender:
     ) -> ResendReport:
         rows = self.select(selection)
         report = ResendReport(selected=len(rows), dry_run=dry_run)
+        found = {r["event_id"] for r in rows}
+        report.not_found = [e for e in dict.fromkeys(selection.event_ids) if e not in found]
         report.pending = [
             r["event_id"]
             for r in rows

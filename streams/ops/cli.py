@@ -189,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
         )
+        # the registry client logs every request it makes at INFO: not what was asked for
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         return _dispatch(settings, args)
     except OrdersyncError as exc:
         print(f"ordersync: {exc}", file=sys.stderr)

@@ -82,3 +82,34 @@ def test_resend_never_crosses_tenants(settings: Settings, local_run: LocalRun) -
         {"event_ids": [event_id], "tenant": "acme", "dry_run": True},
     )
     assert mine["selected"] == 1
+
+
+def test_every_selected_error_is_resent_or_named(settings: Settings, local_run: LocalRun) -> None:
+    """Errors across every partition, the first record of each (offset 0) among them,
+    resent by their ids twenty times over: each time every one is resent, and an id the
+    caller has no error for is named, not silently dropped."""
+    records = [
+        event_record(EventType.INVOICE_AUTHORIZED, integration="sumida", order=f"M{n}")
+        for n in range(48)  # several orders per partition
+    ]
+    ids = [publish_one(settings, r) for r in records]
+    local_run.wait_for_terminal(ids, timeout_s=60)
+    sources = local_run.api("/api/history?tab=todos&integration=sumida&page_size=500")["rows"]
+    firsts = {r["source_partition"] for r in sources if r["source_offset"] == 0}
+    assert firsts == set(range(settings.partitions))  # the first record of every partition
+
+    def dead_again(after: int) -> bool:
+        timeline = local_run.api("/api/history?tab=todos&integration=sumida&page_size=500")
+        return timeline["total"] >= after
+
+    rows = len(ids)
+    for round_ in range(20):
+        report = local_run.api("/api/resend", {"event_ids": [*ids, "no-such-event"]})
+        assert report["resent"] == len(ids), (round_, report)
+        assert report["missing"] == [] and report["pending"] == [], (round_, report)
+        assert report["not_found"] == ["no-such-event"]
+        # each resend adds a RESENT and, the integration still unknown, a new error
+        rows += 2 * len(ids)
+        wait_until(lambda n=rows: dead_again(n), 60, f"round {round_}'s errors")
+        errors = local_run.api("/api/history?tab=erros&integration=sumida&page_size=500")
+        assert errors["total"] == len(ids)

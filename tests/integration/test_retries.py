@@ -159,7 +159,13 @@ def test_one_order_waits_in_retry_while_others_flow_and_its_later_event_follows(
     assert at[a1] < at[a2]
     # order B was not held behind order A's retry
     assert all(at[b] < at[a1] for b in b_ids)
-    assert timeline(local_run, "store-a", "A") == [("RETRY_SCHEDULED", 1), ("SENT", 2), ("SENT", 1)]
+    # the later event waited (WAITING: held behind the retry), then went after it
+    assert timeline(local_run, "store-a", "A") == [
+        ("RETRY_SCHEDULED", 1),
+        ("WAITING", 1),
+        ("SENT", 2),
+        ("SENT", 1),
+    ]
 
 
 def test_a_long_retry_after_does_not_hold_back_the_retries_behind_it(
