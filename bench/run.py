@@ -332,7 +332,7 @@ class Bench:
 
 
 def create_topics(settings: Settings, names: list[str]) -> None:
-    from confluent_kafka.admin import AdminClient, NewTopic
+    from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     futures = admin.create_topics([NewTopic(n, settings.partitions, 1) for n in names])

@@ -77,12 +77,13 @@ def raw_topic(app: faust.App, name: str) -> faust.TopicT:
 
 
 def start_web(app: faust.App, web_app: web.Application, host: str, port: int) -> None:
-    @app.task
     async def serve() -> None:
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         log.info("%s API listening on http://%s:%d", app.conf.id, host, port)
+
+    app.task(serve)  # called, not as a decorator: Faust's decorators are untyped
 
 
 async def send_reliably(

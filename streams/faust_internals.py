@@ -132,7 +132,8 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         return consumer
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
-        return await self.call_thread(self._seek_to_committed_or_start)
+        sought: Mapping[TP, int] = await self.call_thread(self._seek_to_committed_or_start)
+        return sought
 
     async def _seek_to_committed_or_start(self) -> Mapping[TP, int]:
         consumer: Any = self._ensure_consumer()
@@ -214,7 +215,7 @@ class _LenientBuffer(bytearray):
         return _LenientSlice(item) if isinstance(index, slice) else item
 
 
-class _LenientBatch(default_records._DefaultRecordBatchPy):
+class _LenientBatch(default_records._DefaultRecordBatchPy):  # type: ignore[misc]
     def __iter__(self) -> _LenientBatch:
         self._maybe_uncompress()
         self._buffer: bytearray = _LenientBuffer(self._buffer)
@@ -275,7 +276,7 @@ class LenientMemoryRecords:
         return _BatchReadAgain(batch, bytes(self._data[start : self._position]))
 
 
-class AdaptiveFetcher(fetcher.Fetcher):
+class AdaptiveFetcher(fetcher.Fetcher):  # type: ignore[misc]
     """aiokafka's fetcher, waiting long for its fetches while they come back empty."""
 
     IDLE = (1, 1500)  # (min bytes, max wait ms) while nothing flows
@@ -303,7 +304,7 @@ class AdaptiveFetcher(fetcher.Fetcher):
         inner._fetch_min_bytes, inner._fetch_max_wait_ms = waits
 
 
-class ConfirmedTable(faust.Table):
+class ConfirmedTable(faust.Table[bytes, bytes]):
     """A Faust table that hands back the changelog write of its last assignment."""
 
     last_write: asyncio.Future[Any] | None = None

@@ -36,14 +36,15 @@ def build_history(settings: Settings) -> faust.App:
 
     backlog = BacklogView(codec)
 
-    @app.task
     async def settle() -> None:
         freeze_start_up_heap()
 
-    @app.task
     async def follow_backlog() -> None:
         name = settings.topic(topics.BACKLOG)
         await compacted.follow(settings.kafka_bootstrap, name, backlog.apply, lambda: None)
+
+    app.task(settle)  # called, not as decorators: Faust's decorators are untyped
+    app.task(follow_backlog)
 
     @app.agent(outcomes_topic, name="sink")
     async def write_history(stream: faust.StreamT[bytes]) -> None:

@@ -14,7 +14,8 @@ const TEXT = {
         pending: "já reenviado, aguardando o resultado", not_found: "não encontrado no seu histórico",
         forbidden: "Seu perfil não permite reenviar.", empty: "Nenhum registro encontrado.", bad_token: "Token recusado.",
         all_tenants: "todas as contas", select_all: "Selecionar todos", select_row: "Selecionar {id}",
-        pending_counts: "Pendentes por integração:", no_order: "Pedido não encontrado." },
+        pending_counts: "Pendentes por integração:", no_order: "Pedido não encontrado.",
+        backlog: "Nas lojas agora (fila / estacionados / enviando):", operator: "operador", viewer: "visualizador" },
   en: { title: "Status send history", tab_all: "All", tab_errors: "Errors", tab_pending: "Pending",
         from: "From", to: "To", integration: "Integration", order: "Order", order_hint: "ERP or platform number",
         event: "Event", outcome: "Outcome", filter: "Filter", actions: "Actions", resend_selected: "Resend selected",
@@ -27,11 +28,12 @@ const TEXT = {
         pending: "resent already, waiting for its outcome", not_found: "not found in your history",
         forbidden: "Your role cannot resend.", empty: "No rows found.", bad_token: "Token refused.",
         all_tenants: "all accounts", select_all: "Select all", select_row: "Select {id}",
-        pending_counts: "Pending per integration:", no_order: "Order not found." },
+        pending_counts: "Pending per integration:", no_order: "Order not found.",
+        backlog: "At the stores now (queued / parked / sending):", operator: "operator", viewer: "viewer" },
 };
 // selected: the event ids the operator ticked; they stay ticked when the rows are drawn again
 const state = { tab: "todos", page: 1, pageSize: 50, total: 0, lang: localStorage.getItem("lang") || "pt",
-                words: { outcomes: {}, event_types: {}, actions: {}, reasons: {} }, selected: new Set(), role: "viewer" };
+                words: { outcomes: {}, event_types: {}, actions: {}, reasons: {} }, selected: new Set(), role: "viewer", who: null };
 const $ = (id) => document.getElementById(id);
 const t = (key, vars = {}) => (TEXT[state.lang][key] || key).replace(/\{(\w+)\}/g, (_, k) => vars[k]);
 const word = (kind, code) => (code && state.words[kind][code]) || code || "";
@@ -163,11 +165,23 @@ async function load() {
     counts.replaceChildren(t("pending_counts") + " ");
     data.by_integration.forEach((c, i) => counts.append((i ? " · " : "") + `${c.integration}: ${c.rows}`));
   }
+  if (pendingTab) await showBacklog(); else $("backlog").hidden = true;
   const pages = Math.max(1, Math.ceil(state.total / state.pageSize));
   $("pageinfo").textContent = t("page", { p: state.page, n: pages, t: state.total });
   $("prev").disabled = state.page <= 1;
   $("next").disabled = state.page >= pages;
   $("all").checked = false;
+}
+
+// what the workers hold for each store right now (in memory, parked, being sent)
+async function showBacklog() {
+  const box = $("backlog");
+  const response = await api("/api/backlog");
+  const stores = response.ok ? (await response.json()).stores : [];
+  box.hidden = !stores.length;
+  if (!stores.length) return;
+  box.replaceChildren(t("backlog") + " ");
+  stores.slice(0, 20).forEach((s, i) => box.append((i ? " · " : "") + `${s.integration_id}: ${s.queued} / ${s.parked} / ${s.in_flight}`));
 }
 
 function notice(text, kind) { const n = $("notice"); n.replaceChildren(text); n.className = kind || ""; }
@@ -231,6 +245,11 @@ function selectTab(tab) {
   load();
 }
 
+function showWho() {
+  const who = state.who;
+  if (who) $("who").textContent = `${who.name} · ${who.tenant === "*" ? t("all_tenants") : who.tenant} · ${t(who.role)}`;
+}
+
 function showLogin(message) { $("app").hidden = true; $("login").hidden = false; $("login_error").textContent = message || ""; }
 
 // /pedido/{integration}/{order}: the ERP's order menu opens that order's timeline
@@ -244,7 +263,8 @@ async function start() {
   if (!me.ok) return;
   const who = await me.json();
   state.role = who.role;
-  $("who").textContent = `${who.name} · ${who.tenant === "*" ? t("all_tenants") : who.tenant} · ${who.role}`;
+  state.who = who;
+  showWho();
   // a viewer is not offered what it cannot do
   document.querySelectorAll(".operator-only").forEach((el) => { el.hidden = who.role !== "operator"; });
   await loadWords();
@@ -256,7 +276,7 @@ async function start() {
 
 $("enter").addEventListener("click", () => { sessionStorage.setItem("ordersync-token", $("token").value.trim()); start().catch(() => {}); });
 $("lang").addEventListener("change", async (e) => {
-  state.lang = e.target.value; localStorage.setItem("lang", state.lang); applyLanguage();
+  state.lang = e.target.value; localStorage.setItem("lang", state.lang); applyLanguage(); showWho();
   if (token()) { await loadWords(); await load(); }
 });
 document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));

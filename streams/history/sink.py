@@ -65,7 +65,7 @@ class HistorySink:
             kept.append(outcome)
         return kept
 
-    async def write_events(self, batch: Sequence[EventT]) -> None:
+    async def write_events(self, batch: Sequence[EventT[bytes]]) -> None:
         """One batch of the outcomes topic, as the sink agent takes it."""
         decoded = [(self.decode(e.message.value), e.message) for e in batch]
         outcomes = [o for o, _ in decoded if o is not None]

@@ -105,11 +105,9 @@ def build_worker(settings: Settings) -> faust.App:
 
     app.before_wait_empty = abandon_waiting
 
-    @app.task
     async def read_configs() -> None:
         await configs.run()
 
-    @app.task
     async def settle() -> None:
         await configs.ready.wait()
         # The first send to a topic waits for its metadata, and every event sending then
@@ -132,13 +130,17 @@ def build_worker(settings: Settings) -> faust.App:
         freeze_start_up_heap()
         ready.set()
 
-    @app.timer(backlog.INTERVAL_S)
     async def report_backlog() -> None:
         snapshot = report.due()
         if snapshot is not None:
             name = backlog_topic.get_topic_name()
             value = await asyncio.to_thread(codec.encode, name, schemas.STORE_BACKLOG, snapshot)
             await backlog_topic.send(key=report.worker.encode(), value=value)
+
+    # called, not as decorators: Faust's decorators are untyped
+    app.task(read_configs)
+    app.task(settle)
+    app.timer(backlog.INTERVAL_S)(report_backlog)
 
     @app.agent(events_topic, name="route")
     async def route(stream: faust.StreamT[bytes]) -> None:

@@ -35,7 +35,7 @@ from streams.worker.messages import Handled, SourceMessage
 log = logging.getLogger(__name__)
 
 
-def source_message(event: EventT) -> SourceMessage:
+def source_message(event: EventT[bytes]) -> SourceMessage:
     message = event.message
     return SourceMessage(
         topic=message.topic,
@@ -76,7 +76,7 @@ class Intake:
         async for event in manual.events():
             await self.take(event, source_message(event))
 
-    async def take(self, event: EventT, message: SourceMessage) -> None:
+    async def take(self, event: EventT[bytes], message: SourceMessage) -> None:
         """Hand ``message`` to the dispatcher once the read-ahead has room for it."""
         await self._read_ahead.acquire()
         self._observe(message)
@@ -89,7 +89,9 @@ class Intake:
         if abandoned:
             log.info("%d events not yet sending left to be read again", abandoned)
 
-    def _finished(self, event: EventT, message: SourceMessage, task: asyncio.Task[Handled]) -> None:
+    def _finished(
+        self, event: EventT[bytes], message: SourceMessage, task: asyncio.Task[Handled]
+    ) -> None:
         self._read_ahead.release()
         if task.cancelled():
             # abandoned: not acknowledged, so read again; the consumer must not wait for it
@@ -131,13 +133,13 @@ class DueIntake(Intake):
         self._clock = clock
         self._sleep = sleep
 
-    async def take(self, event: EventT, message: SourceMessage) -> None:
+    async def take(self, event: EventT[bytes], message: SourceMessage) -> None:
         await self._waiting.acquire()
         timer = asyncio.ensure_future(self._when_due(event, message))
         self._timers.add(timer)
         timer.add_done_callback(self._timers.discard)
 
-    async def _when_due(self, event: EventT, message: SourceMessage) -> None:
+    async def _when_due(self, event: EventT[bytes], message: SourceMessage) -> None:
         try:
             wait = due_seconds(message.headers) - self._clock()
             if wait > 0:

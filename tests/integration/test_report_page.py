@@ -100,6 +100,8 @@ def test_an_operator_walks_the_report_in_portuguese(
             accept_downloads=True,
         )
         page = context.new_page()
+        failed: list[str] = []  # nothing the page loads may be missing
+        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
         page.goto(local_run.history_url)
         page.get_by_label("token").fill(OPERATOR_TOKEN)
         page.get_by_role("button", name="Entrar").click()
@@ -114,6 +116,8 @@ def test_an_operator_walks_the_report_in_portuguese(
         expect(table).not_to_contain_text("DEAD_LETTERED")
         expect(table).not_to_contain_text("INVOICE_AUTHORIZED")
         expect(rows.first.locator("td").nth(1)).to_have_text(DATE_TIME)
+        expect(page.locator("#who")).to_contain_text("operador")
+        assert failed == [], failed
         shot(page, "todos-pt")
 
         # the period filter means the times shown: the last hour has the rows, the hour
