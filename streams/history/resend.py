@@ -15,16 +15,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
-import schemas
 from streams import topics
 from streams.codec import Codec
-from streams.headers import RESEND_BY, RESEND_FORCE, RESEND_OF, require_signing_key, signed
 from streams.history.report import latest
 from streams.history.store import HistoryStore
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, Outcome, now_utc, order_key
+from streams.republish import Republisher
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -171,13 +170,8 @@ class Resender:
         if dry_run or not rows:
             report.resent = [r["event_id"] for r in rows] if dry_run else []
             return report
-        signing_key = require_signing_key(self.settings.signing_key)
+        republisher = Republisher(self.settings, self.codec)  # refuses without a signing key
         originals = self._fetch([tuple(r["source"]) for r in rows])
-        producer = Producer(
-            {"bootstrap.servers": self.settings.kafka_bootstrap, "enable.idempotence": True}
-        )
-        events_topic = self.settings.topic(topics.EVENTS)
-        outcomes_topic = self.settings.topic(topics.OUTCOMES)
         for row in rows:
             original = originals.get(tuple(row["source"]))
             if original is None:
@@ -196,28 +190,9 @@ class Resender:
                 report.missing.append(row["event_id"])
                 continue
             key, value = original
-            resent = self._resent_outcome(row, operator)
-            control = [
-                (RESEND_OF, resent.outcome_id.encode()),
-                (RESEND_BY, operator[:200].encode()),
-                # forced: sent even if a newer update of its kind already went out
-                *([(RESEND_FORCE, b"1")] if force else []),
-            ]
-            producer.produce(
-                events_topic,
-                key=key,
-                value=value,
-                headers=signed(key, value, control, signing_key),
-            )
-            producer.produce(
-                outcomes_topic,
-                key=resent.key.encode(),
-                value=self.codec.encode(outcomes_topic, schemas.DISPATCH_OUTCOME, resent.to_avro()),
-            )
+            republisher.republish(key, value, self._resent_outcome(row, operator), operator, force)
             report.resent.append(row["event_id"])
-            producer.poll(0)
-        if producer.flush(30):
-            raise TimeoutError("resent events were not all confirmed by the broker within 30s")
+        republisher.flush("resent events")
         if len(self._resent_from) > MAX_REMEMBERED:
             self._resent_from.clear()  # old entries only guard resends long since recorded
         sent = set(report.resent)

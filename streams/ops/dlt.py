@@ -15,22 +15,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 import schemas
 from streams import topics
 from streams.codec import Codec
 from streams.errors import InvalidInputError
-from streams.headers import (
-    ERROR_REASON,
-    LAST_FAILURE,
-    RESEND_BY,
-    RESEND_OF,
-    require_signing_key,
-    signed,
-)
+from streams.headers import ERROR_REASON, LAST_FAILURE
 from streams.reasons import ReasonCode
 from streams.records import DispatchOutcome, OrderEvent, Outcome
+from streams.republish import Republisher
 from streams.settings import Settings
 
 
@@ -125,42 +119,22 @@ def replay(
     report.event_ids = [event.event_id for _, event in chosen]
     if dry_run:
         return report
-    signing_key = require_signing_key(settings.signing_key)
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
-    events_topic = settings.topic(topics.EVENTS)
-    outcomes_topic = settings.topic(topics.OUTCOMES)
+    republisher = Republisher(settings, codec)  # refuses without a signing key
     for index, (message, event) in enumerate(chosen, start=1):
-        link = f"dlt:{message.partition()}:{message.offset()}"
         resent = DispatchOutcome.for_event(
             event,
             "",
             outcome=Outcome.RESENT,
             reason_code=ReasonCode.OPERATOR_RESEND.value,
             error=f"replayed from the dead-letter topic by {operator}",
-            resend_of=link,
+            resend_of=f"dlt:{message.partition()}:{message.offset()}",
             outcome_id=str(uuid.uuid4()),
         )
-        control = [
-            (RESEND_OF, resent.outcome_id.encode()),
-            (RESEND_BY, operator[:200].encode()),
-        ]
-        producer.produce(
-            events_topic,
-            key=message.key(),
-            value=message.value(),
-            headers=signed(message.key(), message.value(), control, signing_key),
-        )
-        producer.produce(
-            outcomes_topic,
-            key=resent.key.encode(),
-            value=codec.encode(outcomes_topic, schemas.DISPATCH_OUTCOME, resent.to_avro()),
-        )
-        producer.poll(0)
+        republisher.republish(message.key(), message.value(), resent, operator)
         report.replayed += 1
         if progress is not None:
             progress(index, len(chosen))
-    if producer.flush(30):
-        raise TimeoutError("replayed events were not all confirmed by the broker within 30s")
+    republisher.flush("replayed events")
     return report
 
 
