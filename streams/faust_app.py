@@ -126,7 +126,14 @@ def run(app: faust.App, settings: Settings) -> None:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "streams.logs.JsonFormatter"}},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+        "filters": {"retried_lookups": {"()": "streams.logs.RetriedLookups"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["retried_lookups"],
+            }
+        },
         "root": {"level": settings.log_level.upper(), "handlers": ["console"]},
         # the registry client (httpx) logs every request at INFO; its answers are cached
         "loggers": {"httpx": {"level": "WARNING"}},

@@ -67,3 +67,21 @@ def json_handler() -> logging.Handler:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
     return handler
+
+
+class RetriedLookups(logging.Filter):
+    """aiokafka logs each failed group-coordinator lookup at ERROR and then retries it: a
+    worker starting while the broker warms up wrote three error lines for nothing. A
+    lookup failure aiokafka retries is debug; one it gives up on stays an error."""
+
+    LOGGER = "aiokafka.consumer.group_coordinator"
+    MESSAGE = "Group Coordinator Request failed"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name != self.LOGGER or not str(record.msg).startswith(self.MESSAGE):
+            return True
+        error = record.args[0] if isinstance(record.args, tuple) and record.args else None
+        if not getattr(error, "retriable", False):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
