@@ -7,38 +7,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.local.harness import ACCESS_KEY, payload
 from streams.records import EventType, IntegrationConfig, OrderEvent
 
 AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-ACCESS_KEY = "35261112345678000199550010000012341000012345"
-
+# the harness's payloads, as bench and chaos publish them, at a fixed time
+__all__ = ["ACCESS_KEY", "AT", "PAYLOADS", "config", "event", "event_record", "jsonable"]
 PAYLOADS: dict[EventType, dict[str, Any]] = {
-    EventType.INVOICE_AUTHORIZED: {
-        "invoice": {
-            "number": "1234",
-            "series": "1",
-            "access_key": ACCESS_KEY,
-            "issued_at": AT,
-            "total_cents": 25990,
-            "items": [{"sku": "SKU-1", "quantity": 2, "unit_price_cents": 12995}],
-            "xml_url": None,
-        }
-    },
-    EventType.PICKING_STARTED: {"status": {"code": "20", "name": "Em separação"}},
-    EventType.SHIPPED: {
-        "shipment": {
-            "carrier": "Correios",
-            "service": "SEDEX",
-            "tracking_code": "QB123456789BR",
-            "tracking_url": None,
-            "shipped_at": AT,
-        }
-    },
-    EventType.DELIVERED: {
-        "delivery": {"delivered_at": AT, "receiver": "Ana", "tracking_events": []}
-    },
-    EventType.CANCELED: {"cancellation": {"reason": "cliente desistiu", "cancelled_at": AT}},
-    EventType.STATUS_CHANGED: {"status": {"code": "30", "name": "Pronto"}},
+    event_type: {k: v for k, v in payload(event_type, AT).items() if v is not None}
+    for event_type in EventType
 }
 
 

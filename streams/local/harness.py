@@ -33,25 +33,31 @@ NOW = datetime.now(UTC)
 
 
 # -- records ---------------------------------------------------------------------------
+ACCESS_KEY = "35261112345678000199550010000012341000012345"
+
+
 def payload(event_type: EventType, at: datetime = NOW) -> dict[str, Any]:
-    """The payload fields of a valid event of ``event_type`` (the others ``None``)."""
-    empty: dict[str, Any] = dict.fromkeys(
+    """The payload fields of a valid event of ``event_type`` (the others ``None``); the
+    tests' factories use the same (``tests/factories.py``)."""
+    fields: dict[str, Any] = dict.fromkeys(
         ("invoice", "shipment", "delivery", "cancellation", "status")
     )
     if event_type is EventType.INVOICE_AUTHORIZED:
-        empty["invoice"] = {
-            "number": "1",
+        fields["invoice"] = {
+            "number": "1234",
             "series": "1",
-            "access_key": "35261112345678000199550010000012341000012345",
+            "access_key": ACCESS_KEY,
             "issued_at": at,
-            "total_cents": 1000,
-            "items": [{"sku": "SKU", "quantity": 1, "unit_price_cents": 1000}],
+            "total_cents": 25990,
+            "items": [{"sku": "SKU-1", "quantity": 2, "unit_price_cents": 12995}],
             "xml_url": None,
         }
-    elif event_type in (EventType.PICKING_STARTED, EventType.STATUS_CHANGED):
-        empty["status"] = {"code": "20", "name": "Em separação"}
+    elif event_type is EventType.PICKING_STARTED:
+        fields["status"] = {"code": "20", "name": "Em separação"}
+    elif event_type is EventType.STATUS_CHANGED:
+        fields["status"] = {"code": "30", "name": "Pronto"}
     elif event_type is EventType.SHIPPED:
-        empty["shipment"] = {
+        fields["shipment"] = {
             "carrier": "Correios",
             "service": "SEDEX",
             "tracking_code": "QB123456789BR",
@@ -59,10 +65,10 @@ def payload(event_type: EventType, at: datetime = NOW) -> dict[str, Any]:
             "shipped_at": at,
         }
     elif event_type is EventType.DELIVERED:
-        empty["delivery"] = {"delivered_at": at, "receiver": "Ana", "tracking_events": []}
+        fields["delivery"] = {"delivered_at": at, "receiver": "Ana", "tracking_events": []}
     else:
-        empty["cancellation"] = {"reason": "harness", "cancelled_at": at}
-    return empty
+        fields["cancellation"] = {"reason": "cliente desistiu", "cancelled_at": at}
+    return fields
 
 
 def record(
