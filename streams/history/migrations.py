@@ -140,47 +140,6 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
     (
         9,
-        # a terminal outcome stays the event's latest until a resend: a worker killed before
-        # an event's state was written replays it, and the attempts of the replay (whose
-        # terminal outcome the sink drops as a repeat) must not reopen a finished event
-        """
-        CREATE OR REPLACE VIEW latest_outcome AS
-        SELECT event_id,
-               latest.1 AS outcome_id,
-               latest.2 AS tenant,
-               latest.3 AS integration,
-               latest.4 AS platform,
-               latest.5 AS erp_order_id,
-               latest.6 AS platform_order_id,
-               latest.7 AS sequence,
-               latest.8 AS event_type,
-               latest.9 AS action,
-               latest.10 AS outcome,
-               latest.11 AS reason_code,
-               latest.12 AS attempt,
-               latest.13 AS http_status,
-               latest.14 AS latency_ms,
-               latest.15 AS error,
-               first_occurred_at AS occurred_at,
-               last_decided_at AS decided_at
-        FROM (
-            SELECT event_id,
-                   if(argMaxIf(outcome, decided_at, outcome IN ('SENT', 'SKIPPED', 'SUPERSEDED', 'DEAD_LETTERED', 'INVALID', 'RESENT'))
-                        IN ('SENT', 'SKIPPED', 'SUPERSEDED', 'DEAD_LETTERED', 'INVALID'),
-                      argMaxIf(tuple(outcome_id, tenant, integration, platform, erp_order_id, platform_order_id, sequence, event_type, action, outcome, reason_code, attempt, http_status, latency_ms, error), decided_at,
-                               outcome IN ('SENT', 'SKIPPED', 'SUPERSEDED', 'DEAD_LETTERED', 'INVALID', 'RESENT')),
-                      argMax(tuple(outcome_id, tenant, integration, platform, erp_order_id, platform_order_id, sequence, event_type, action, outcome, reason_code, attempt, http_status, latency_ms, error), decided_at)
-                   ) AS latest,
-                   min(occurred_at) AS first_occurred_at,
-                   max(decided_at) AS last_decided_at
-            FROM status_send_history
-            WHERE event_id != ''
-            GROUP BY event_id
-        )
-        """,
-    ),
-    (
-        10,
         # when a scheduled attempt is due (RETRY_SCHEDULED, a parked WAITING): "Pendentes"
         """
         ALTER TABLE status_send_history
@@ -188,8 +147,11 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (
-        11,
-        # the latest outcome with its due time
+        10,
+        # a terminal outcome stays the event's latest until a resend: a worker killed before
+        # an event's state was written replays it, and the attempts of the replay (whose
+        # terminal outcome the sink drops as a repeat) must not reopen a finished event;
+        # the latest outcome carries its due time
         """
         CREATE OR REPLACE VIEW latest_outcome AS
         SELECT event_id,
