@@ -43,16 +43,10 @@ from typing import Any
 from bench.measure import CpuMeter, proc_stats, steady_rate, summary_ms, zipf_weights
 from bench.peers import references
 from bench.profile import Profiler, summary
+from connectors.emulators.sandbox import Bucket, Latency
+from connectors.emulators.sandbox import StoreModel as Model
 from streams.local import LocalProcess, LocalRun, serve_sandbox_stores, side_stack_settings
-from streams.local.harness import (
-    AckedPublisher,
-    Bucket,
-    Fault,
-    Latency,
-    Model,
-    Sandbox,
-    record,
-)
+from streams.local.harness import AckedPublisher, Fault, Sandbox, record
 from streams.local.stack import Stack
 from streams.local.stack.process import wait_until
 from streams.settings import Settings

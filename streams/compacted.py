@@ -31,9 +31,8 @@ async def follow(bootstrap: str, topic: str, apply: Apply, caught_up: Callable[[
         consumer.assign([partition])
         await consumer.seek_to_beginning(partition)
         end = (await consumer.end_offsets([partition]))[partition]
-        waiting = True
-        if end == 0:
-            waiting = False
+        waiting = end > 0  # for the records the topic held at the start
+        if not waiting:
             caught_up()
         while True:
             batch = await consumer.getmany(partition, timeout_ms=500)

@@ -193,12 +193,11 @@ class HistoryApi:
                 text=json.dumps({"error": str(exc)}), content_type="application/json"
             ) from None
         rows = await self._query(*filters.csv_query())
-        name = {"todos": "todos", "erros": "erros", "pendentes": "pendentes"}[filters.tab]
         return web.Response(
             text=export.to_csv(rows, lang, zone),
             content_type="text/csv",
             charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="historico-{name}.csv"'},
+            headers={"Content-Disposition": f'attachment; filename="historico-{filters.tab}.csv"'},
         )
 
     async def lookup(self, request: web.Request) -> web.Response:

@@ -133,14 +133,16 @@ def catalogue(lang: str) -> dict[str, Any]:
     }
 
 
+KINDS: dict[str, dict[str, Any]] = {
+    "outcomes": OUTCOMES,
+    "event_types": EVENT_TYPES,
+    "actions": ACTIONS,
+    "reasons": REASONS,
+}
+
+
 def text(kind: str, code: str, lang: str) -> str:
     """The text of ``code`` of ``kind`` (outcomes, event_types, actions, reasons); the code
     itself when it has none (an empty action, a code from a newer version)."""
-    kinds: dict[str, dict[str, Any]] = {
-        "outcomes": OUTCOMES,
-        "event_types": EVENT_TYPES,
-        "actions": ACTIONS,
-        "reasons": REASONS,
-    }
-    table: dict[Any, str] = kinds[kind][lang]
+    table: dict[Any, str] = KINDS[kind][lang]
     return table.get(code, code)

@@ -2,7 +2,7 @@
 publisher, record factories, and the sandbox platform's faults and models as data.
 
     sandbox = Sandbox(run.sandbox_url)
-    sandbox.apply("*", Model(latency=Latency(150, 1000)))
+    sandbox.apply("*", StoreModel(latency=Latency(150, 1000)))
     sandbox.apply("loja-7", Fault("fail", status=503))
     publisher = AckedPublisher(settings)
     for record in cancel_events(stores, 10_000, "t"):
@@ -23,6 +23,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 
 import schemas
+from connectors.emulators.sandbox import StoreModel
 from streams import topics
 from streams.codec import Codec
 from streams.ops.client import http_json
@@ -196,27 +197,7 @@ class AckedPublisher:
             pass
 
 
-# -- the sandbox platform's behaviour, as data -------------------------------------------
-@dataclass(frozen=True)
-class Latency:
-    median_ms: float = 150.0
-    p99_ms: float = 1000.0
-
-
-@dataclass(frozen=True)
-class Bucket:
-    capacity: float = 40
-    drain_per_s: float = 2
-
-
-@dataclass(frozen=True)
-class Model:
-    """How a store answers: its latency distribution and its metering (None: none)."""
-
-    latency: Latency | None = None
-    bucket: Bucket | None = None
-
-
+# -- the sandbox platform's behaviour, as data (its StoreModel, and faults) ---------------
 @dataclass(frozen=True)
 class Fault:
     """``fail`` with ``status``, answer ``slow``ly (``delay_ms`` more), or ``hang``; for the
@@ -235,8 +216,8 @@ class Sandbox:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
 
-    def apply(self, store: str, behaviour: Model | Fault) -> None:
-        if isinstance(behaviour, Model):
+    def apply(self, store: str, behaviour: StoreModel | Fault) -> None:
+        if isinstance(behaviour, StoreModel):
             body = {
                 "store": store,
                 "latency": asdict(behaviour.latency) if behaviour.latency else None,
