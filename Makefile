@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
+venv: $(STAMP)
+
 # upgrades the pins on purpose: review the diff, then make test
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --generate-hashes --upgrade $(LOCK_FLAGS) -o lock.new

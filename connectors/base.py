@@ -1,9 +1,19 @@
-"""What every connector shares: the HTTP call, its timing and the classification of answers.
+"""What every connector shares: the HTTP call, its timing, excerpts, masking and the
+classification of answers.
 
-A platform connector only fills hooks (``actions``, ``auth_headers``, ``build_request``
-and, when the platform has one, ``is_already_done``, or ``classify`` where its answers say
-more than their status); the base owns the client, the timeouts, redirects (never
-followed) and the status table:
+A platform connector is four parts:
+
+    actions ........ the actions it supports (the router records any other as
+                     ACTION_UNSUPPORTED)
+    authenticate ... what each call carries to prove who it is (headers, query parameters)
+    perform ........ one action: the calls it makes through ``call``, returning
+                     ``delivered(answer)`` or ``already_done(answer)``, or raising from the
+                     ``DeliveryError`` tree
+    classify ....... optional: how to read the platform's own refusals, where they say
+                     more than their status
+
+The base owns the rest: the client, the store's rate limiter and circuit breaker, the
+rate headers, ``Retry-After``, timing, excerpts, masking and this table:
 
     2xx ............................. sent
     platform's "already done" ....... sent (ALREADY_DONE)
@@ -11,7 +21,7 @@ followed) and the status table:
     connection errors ............... retryable (Retry-After honoured)
     401 403 ......................... permanent (AUTH_REJECTED)
     404 ............................. permanent (ORDER_NOT_FOUND)
-    3xx ............................. permanent (REDIRECT_REFUSED)
+    3xx ............................. permanent (REDIRECT_REFUSED, never followed)
     other 4xx ....................... permanent (HTTP_REJECTED)
 """
 
@@ -20,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
@@ -51,6 +61,34 @@ class PlatformRequest:
     content: bytes | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Auth:
+    """What every call to the store carries to authenticate."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+NO_AUTH = Auth()
+
+
+@dataclass(frozen=True, slots=True)
+class Performed:
+    """What ``perform`` did: the status of the answer that settled it, and whether the
+    platform already had the update (nothing was changed)."""
+
+    http_status: int
+    already_done: bool
+
+
+def delivered(response: StoreResponse) -> Performed:
+    return Performed(response.status_code, already_done=False)
+
+
+def already_done(response: StoreResponse) -> Performed:
+    return Performed(response.status_code, already_done=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,13 +135,8 @@ def retry_after_seconds(value: str | None, longest_s: float = 60.0) -> float | N
 
 
 class Connector:
-    """Base of every platform connector. Subclasses set ``platform`` and ``actions``.
-
-    Hooks: ``auth_headers`` / ``auth_params`` (credentials), ``build_request`` (one
-    call per action), ``is_already_done`` (the platform's "nothing to do" answers),
-    ``observe`` (rate headers). A platform that needs several calls for one action
-    (look something up, then act) overrides ``execute`` and uses ``call`` for each.
-    """
+    """Base of every platform connector: a subclass sets ``platform`` and ``actions`` and
+    fills ``authenticate``, ``perform`` and, if it needs to, ``classify``."""
 
     platform: ClassVar[str]
     actions: ClassVar[frozenset[Action]]
@@ -128,69 +161,23 @@ class Connector:
         )
         self.breaker = CircuitBreaker()
 
-    # -- hooks -----------------------------------------------------------------------
-    def auth_headers(self) -> dict[str, str]:
-        return {}
+    # -- the contract ----------------------------------------------------------------
+    def authenticate(self) -> Auth:
+        """What each call carries to authenticate; ``require_credentials`` gives the
+        integration's secret (or refuses with CREDENTIALS_MISSING)."""
+        return NO_AUTH
 
-    def auth_params(self) -> dict[str, str]:
-        return {}
-
-    def build_request(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> PlatformRequest:
-        raise NotImplementedError(f"{type(self).__name__} builds no request for {action}")
-
-    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
-        return False
-
-    def observe(self, response: StoreResponse) -> None:
-        """Adapt to the platform's account of the store's bucket: ``x-rate-limit-limit``,
-        ``-remaining`` and ``-reset`` (ms until it is empty), as Nuvemshop and the sandbox
-        send them. A platform that says it otherwise overrides this."""
-        headers = response.headers
-        limit = _number(headers.get("x-rate-limit-limit"))
-        remaining = _number(headers.get("x-rate-limit-remaining"))
-        if limit is None or remaining is None:
-            return
-        reset_ms = _number(headers.get("x-rate-limit-reset"))
-        self.limiter.observe_bucket(limit, remaining, None if reset_ms is None else reset_ms / 1000)
+    ) -> Performed:
+        """Make the platform show ``action`` for the event's order."""
+        raise NotImplementedError(f"{type(self).__name__} performs no action")
 
     def classify(self, response: StoreResponse) -> tuple[bool, ReasonCode]:
         """(retryable, reason) for a refusal; a platform may read more than the status."""
         return classify_status(response.status_code)
 
-    async def respond(
-        self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> StoreResponse:
-        """The platform's answer to the action; one call unless a connector needs more."""
-        return await self.call(action, self.build_request(action, event, platform_status))
-
-    async def execute(
-        self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[StoreResponse, bool]:
-        """(the last answer, whether the platform already had this update).
-
-        Override it where "already done" is learnt from a lookup that answers 2xx."""
-        response = await self.respond(action, event, platform_status)
-        return response, not response.is_success  # call() only lets "already done" through
-
-    def renew_credentials(self, credentials: Secret) -> None:
-        """Send with ``credentials`` from now on.
-
-        The ones they replace stay masked (the masker keeps every secret the process
-        held): a send still in flight with them may fail afterwards, and a platform may
-        echo the token it refused.
-        """
-        self._mask_halves(credentials)
-        self.credentials = credentials
-
-    @staticmethod
-    def _mask_halves(credentials: Secret | None) -> None:
-        # key:token pairs (VTEX, WooCommerce) go out by halves, in separate headers
-        if credentials is not None:
-            MASKER.add(credentials.reveal(), halves=True)
-
-    # -- mechanics -------------------------------------------------------------------
+    # -- what perform calls ----------------------------------------------------------
     def require_credentials(self) -> Secret:
         if self.credentials is None:
             raise PermanentDeliveryError(
@@ -199,18 +186,23 @@ class Connector:
             )
         return self.credentials
 
-    async def call(self, action: Action, request: PlatformRequest) -> StoreResponse:
-        """One HTTP call; raises a classified ``DeliveryError`` unless it succeeded."""
+    async def call(
+        self, request: PlatformRequest, *, inspect: Collection[int] = ()
+    ) -> StoreResponse:
+        """One HTTP call. Returns a 2xx answer, or one whose status is in ``inspect``
+        (a refusal that may mean "already done", for ``perform`` to look into); raises
+        the classified ``DeliveryError`` for any other."""
         await self.limiter.acquire()
         probe = self.breaker.admit(request.method, request.path)
+        auth = self.authenticate()
         try:
             response = await self.client.request(
                 request.method,
                 request.path,
                 json=request.json,
                 content=request.content,
-                params={**self.auth_params(), **request.params} or None,
-                headers={**self.auth_headers(), **request.headers},
+                params={**auth.params, **request.params} or None,
+                headers={**auth.headers, **request.headers},
             )
         except BlockedAddressError as exc:
             raise PermanentDeliveryError(str(exc), reason_code=ReasonCode.ADDRESS_BLOCKED) from exc
@@ -231,34 +223,69 @@ class Connector:
                 self.breaker.probing = False
         self.breaker.answered()
         self.observe(response)
-        if response.is_success or self.is_already_done(action, response):
+        if response.is_success or response.status_code in inspect:
             return response
+        raise self.refused(request, response)
+
+    def refused(self, request: PlatformRequest, response: StoreResponse) -> DeliveryError:
+        """The classified error for a refusal (honouring its ``Retry-After``)."""
         retryable, reason = self.classify(response)
         retry_after = retry_after_seconds(response.headers.get("retry-after"), self.longest_pause_s)
         if retry_after:
             self.limiter.pause(retry_after)
-        message = (
-            f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}"
-        )
         error_type = RetryableDeliveryError if retryable else PermanentDeliveryError
-        raise error_type(
-            message,
+        return error_type(
+            f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}",
             reason_code=reason,
             http_status=response.status_code,
             retry_after_s=retry_after,
         )
 
+    # -- mechanics -------------------------------------------------------------------
+    def observe(self, response: StoreResponse) -> None:
+        """Adapt to the platform's account of the store's bucket: ``x-rate-limit-limit``,
+        ``-remaining`` and ``-reset`` (ms until it is empty), as Nuvemshop and the sandbox
+        send them. A base for another kind of API (GraphQL) reads its own."""
+        headers = response.headers
+        limit = _number(headers.get("x-rate-limit-limit"))
+        remaining = _number(headers.get("x-rate-limit-remaining"))
+        if limit is None or remaining is None:
+            return
+        reset_ms = _number(headers.get("x-rate-limit-reset"))
+        self.limiter.observe_bucket(limit, remaining, None if reset_ms is None else reset_ms / 1000)
+
+    def renew_credentials(self, credentials: Secret) -> None:
+        """Send with ``credentials`` from now on.
+
+        The ones they replace stay masked (the masker keeps every secret the process
+        held): a send still in flight with them may fail afterwards, and a platform may
+        echo the token it refused.
+        """
+        self._mask_halves(credentials)
+        self.credentials = credentials
+
+    @staticmethod
+    def _mask_halves(credentials: Secret | None) -> None:
+        # key:token pairs (VTEX, WooCommerce) go out by halves, in separate headers
+        if credentials is not None:
+            MASKER.add(credentials.reveal(), halves=True)
+
     async def send(
         self, action: Action, event: OrderEvent, platform_status: str | None = None
     ) -> Delivery:
+        if action not in self.actions:
+            raise PermanentDeliveryError(
+                f"{self.platform} has no call for {action}",
+                reason_code=ReasonCode.ACTION_UNSUPPORTED,
+            )
         started = time.perf_counter()
         try:
-            response, already_done = await self.execute(action, event, platform_status)
+            performed = await self.perform(action, event, platform_status)
         except DeliveryError as exc:
             failure = exc
         else:
             latency_ms = (time.perf_counter() - started) * 1000
-            return Delivery(response.status_code, latency_ms, already_done=already_done)
+            return Delivery(performed.http_status, latency_ms, performed.already_done)
         # a new error, raised outside the handler, so the unmasked one is not its context
         raise type(failure)(
             redact(str(failure)),
@@ -296,6 +323,14 @@ def require_payload(value: Mapping[str, Any] | None, name: str) -> Mapping[str, 
     return value
 
 
+def parsed(response: StoreResponse) -> Any:
+    """The answer's JSON, or None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:  # not JSON, or not text
+        return None
+
+
 def json_body(response: StoreResponse, request: PlatformRequest) -> Any:
     """The answer's JSON; a body that is not JSON is a platform fault (retryable)."""
     try:
@@ -304,13 +339,12 @@ def json_body(response: StoreResponse, request: PlatformRequest) -> Any:
         raise unexpected(request, response) from None
 
 
-def rejected(request: PlatformRequest, response: StoreResponse) -> PermanentDeliveryError:
-    """A refusal a connector read in an answer ``call`` let through (an "already done"
-    status that turned out not to be): permanent, like any other 4xx."""
+def rejected(message: str, response: StoreResponse | None = None) -> PermanentDeliveryError:
+    """A refusal a connector read in what the platform answered (HTTP_REJECTED)."""
     return PermanentDeliveryError(
-        f"{request.method} {request.path} answered {response.status_code}: {excerpt(response)}",
+        message,
         reason_code=ReasonCode.HTTP_REJECTED,
-        http_status=response.status_code,
+        http_status=None if response is None else response.status_code,
     )
 
 

@@ -75,11 +75,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectors.base import (
+    Auth,
     Connector,
+    Performed,
     PlatformRequest,
+    already_done,
+    delivered,
     json_body,
     numeric_order_id,
-    rejected,
     require_payload,
     unexpected,
 )
@@ -108,25 +111,12 @@ class Magento2Connector(Connector):
         }
     )
 
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.require_credentials().reveal()}"}
+    def authenticate(self) -> Auth:
+        return Auth(headers={"Authorization": f"Bearer {self.require_credentials().reveal()}"})
 
-    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
-        # A 400 to the invoice or ship call may mean "already invoiced / shipped"; the
-        # message is localized, so execute() decides by reading the order's documents.
-        # Any other call of the action (lookups, comments, track) keeps the base rules.
-        if response.status_code != 400:
-            return False
-        path = response.request.url.path
-        if action is Action.INVOICE:
-            return path.endswith("/invoice") and "/V1/order/" in path
-        if action in (Action.SHIP, Action.SHIP_WITH_TRACKING):
-            return path.endswith("/ship") and "/V1/order/" in path
-        return False
-
-    async def execute(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[StoreResponse, bool]:
+    ) -> Performed:
         order_id = numeric_order_id(event, "magento2", "the order's numeric entity_id")
         if action is Action.INVOICE:
             return await self._invoice(order_id, event)
@@ -136,14 +126,10 @@ class Magento2Connector(Connector):
             return await self._deliver(order_id, event)
         if action is Action.CANCEL:
             return await self._cancel(order_id)
-        if action is Action.UPDATE_STATUS:
-            return await self._update_status(order_id, event, platform_status)
-        raise PermanentDeliveryError(
-            f"magento2 has no call for {action}", reason_code=ReasonCode.ACTION_UNSUPPORTED
-        )
+        return await self._update_status(order_id, event, platform_status)
 
     # -- actions -----------------------------------------------------------------------
-    async def _invoice(self, order_id: str, event: OrderEvent) -> tuple[StoreResponse, bool]:
+    async def _invoice(self, order_id: str, event: OrderEvent) -> Performed:
         invoice = require_payload(event.invoice, "invoice")
         text = nfe_comment(invoice)
         key = str(invoice["access_key"])
@@ -157,25 +143,25 @@ class Magento2Connector(Connector):
                 "comment": {"comment": text, "is_visible_on_front": 1},
             },
         )
-        response = await self.call(Action.INVOICE, request)
+        # a 400 may mean "already invoiced"; its message is localized, so the order's
+        # invoices decide
+        response = await self.call(request, inspect=(400,))
         if response.is_success:
-            return response, False
-        invoices = await self._documents(Action.INVOICE, "V1/invoices", order_id)
+            return delivered(response)
+        invoices = await self._documents("V1/invoices", order_id)
         if not invoices:
-            raise rejected(request, response)
+            raise self.refused(request, response)
         if any(key in comment_text(c) for i in invoices for c in i.get("comments") or []):
-            return response, True
-        order = await self._order(Action.INVOICE, order_id)
+            return already_done(response)
+        order = await self._order(order_id)
         if order.get("state") in NOT_INVOICEABLE:
-            raise rejected(request, response)
+            raise self.refused(request, response)
         if history_has(order, key):
-            return response, True
+            return already_done(response)
         # invoiced by someone else (a payment module, the Admin): the NF-e still goes in
-        return await self._comment(Action.INVOICE, order_id, order, text, visible=True), False
+        return delivered(await self._comment(order_id, order, text, visible=True))
 
-    async def _ship(
-        self, action: Action, order_id: str, event: OrderEvent
-    ) -> tuple[StoreResponse, bool]:
+    async def _ship(self, action: Action, order_id: str, event: OrderEvent) -> Performed:
         body: dict[str, Any] = {"notify": True}
         track: dict[str, Any] | None = None
         if action is Action.SHIP_WITH_TRACKING:
@@ -193,24 +179,23 @@ class Magento2Connector(Connector):
                     "is_visible_on_front": 1,
                 }
         request = PlatformRequest("POST", f"V1/order/{order_id}/ship", json=body)
-        response = await self.call(action, request)
+        response = await self.call(request, inspect=(400,))  # "already shipped"? as above
         if response.is_success:
-            return response, False
-        shipments = await self._documents(action, "V1/shipments", order_id)
+            return delivered(response)
+        shipments = await self._documents("V1/shipments", order_id)
         if not shipments:
-            raise rejected(request, response)
+            raise self.refused(request, response)
         if track is None:
-            return response, True
+            return already_done(response)
         number = normalized(track["track_number"])
         if any(
             normalized(str(t.get("track_number", ""))) == number
             for s in shipments
             for t in s.get("tracks") or []
         ):
-            return response, True
+            return already_done(response)
         latest = max(shipments, key=lambda s: int(s.get("entity_id") or 0))
         added = await self.call(
-            action,
             PlatformRequest(
                 "POST",
                 "V1/shipment/track",
@@ -223,24 +208,24 @@ class Magento2Connector(Connector):
                 },
             ),
         )
-        return added, False
+        return delivered(added)
 
-    async def _deliver(self, order_id: str, event: OrderEvent) -> tuple[StoreResponse, bool]:
+    async def _deliver(self, order_id: str, event: OrderEvent) -> Performed:
         text = delivery_comment(require_payload(event.delivery, "delivery"))
-        order = await self._order(Action.DELIVER, order_id)
+        order = await self._order(order_id)
         if history_has(order, text):
-            return order.response, True
-        return await self._comment(Action.DELIVER, order_id, order, text, visible=True), False
+            return already_done(order.response)
+        return delivered(await self._comment(order_id, order, text, visible=True))
 
-    async def _cancel(self, order_id: str) -> tuple[StoreResponse, bool]:
+    async def _cancel(self, order_id: str) -> Performed:
         request = PlatformRequest("POST", f"V1/orders/{order_id}/cancel")
-        response = await self.call(Action.CANCEL, request)
+        response = await self.call(request)
         if json_body(response, request) is True:
-            return response, False
+            return delivered(response)
         # false: canCancel() refused. Already cancelled, or not cancellable (invoiced...)
-        order = await self._order(Action.CANCEL, order_id)
+        order = await self._order(order_id)
         if order.get("state") == "canceled":
-            return response, True
+            return already_done(response)
         raise PermanentDeliveryError(
             f"{request.method} {request.path} answered false: Magento cannot cancel the order "
             f"in state {order.get('state')!r} (status {order.get('status')!r}); an invoiced "
@@ -251,25 +236,24 @@ class Magento2Connector(Connector):
 
     async def _update_status(
         self, order_id: str, event: OrderEvent, platform_status: str | None
-    ) -> tuple[StoreResponse, bool]:
+    ) -> Performed:
         if not platform_status:
             raise PermanentDeliveryError(
                 "magento2 UPDATE_STATUS needs the mapped platform status",
                 reason_code=ReasonCode.STATUS_UNMAPPED,
             )
-        order = await self._order(Action.UPDATE_STATUS, order_id)
+        order = await self._order(order_id)
         if order.get("status") == platform_status:
-            return order.response, True
+            return already_done(order.response)
         name = (event.status or {}).get("name") or platform_status
         response = await self._comment(
-            Action.UPDATE_STATUS,
             order_id,
             order,
             f"Situação atualizada pelo ERP: {name}",
             visible=False,
             status=platform_status,
         )
-        after = await self._order(Action.UPDATE_STATUS, order_id)
+        after = await self._order(order_id)
         if after.get("status") != platform_status:
             raise PermanentDeliveryError(
                 f"POST V1/orders/{order_id}/comments was accepted but Magento kept status "
@@ -278,21 +262,21 @@ class Magento2Connector(Connector):
                 reason_code=ReasonCode.HTTP_REJECTED,
                 http_status=response.status_code,
             )
-        return response, False
+        return delivered(response)
 
     # -- calls -------------------------------------------------------------------------
-    async def _order(self, action: Action, order_id: str) -> Order:
+    async def _order(self, order_id: str) -> Order:
         request = PlatformRequest("GET", f"V1/orders/{order_id}")
-        response = await self.call(action, request)
+        response = await self.call(request)
         body = json_body(response, request)
         if not isinstance(body, dict):
             raise unexpected(request, response)
         return Order(body, response)
 
-    async def _documents(self, action: Action, path: str, order_id: str) -> list[dict[str, Any]]:
+    async def _documents(self, path: str, order_id: str) -> list[dict[str, Any]]:
         """The order's invoices or shipments (``GET V1/invoices`` / ``V1/shipments``)."""
         request = PlatformRequest("GET", path, params=order_filter(order_id))
-        response = await self.call(action, request)
+        response = await self.call(request)
         body = json_body(response, request)
         items = body.get("items") if isinstance(body, dict) else None
         if not isinstance(items, list):
@@ -303,7 +287,6 @@ class Magento2Connector(Connector):
 
     async def _comment(
         self,
-        action: Action,
         order_id: str,
         order: Order,
         text: str,
@@ -321,7 +304,6 @@ class Magento2Connector(Connector):
         if keep:
             history["status"] = keep
         return await self.call(
-            action,
             PlatformRequest(
                 "POST", f"V1/orders/{order_id}/comments", json={"statusHistory": history}
             ),

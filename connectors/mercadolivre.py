@@ -50,8 +50,12 @@ from typing import Any
 
 from connectors.base import (
     NUMERIC_ID,
+    Auth,
     Connector,
+    Performed,
     PlatformRequest,
+    already_done,
+    delivered,
     json_body,
     numeric_order_id,
     require_payload,
@@ -67,25 +71,20 @@ class MercadoLivreConnector(Connector):
     platform = "mercadolivre"
     actions = frozenset({Action.SHIP_WITH_TRACKING, Action.DELIVER})
 
-    def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.require_credentials().reveal()}"}
+    def authenticate(self) -> Auth:
+        return Auth(headers={"Authorization": f"Bearer {self.require_credentials().reveal()}"})
 
     def classify(self, response: StoreResponse) -> tuple[bool, ReasonCode]:
         if response.status_code == 401:
             return True, ReasonCode.TOKEN_EXPIRED
         return super().classify(response)
 
-    async def execute(
-        self, action: Action, event: OrderEvent, platform_status: str | None = None
-    ) -> tuple[StoreResponse, bool]:
-        if action not in self.actions:
-            raise PermanentDeliveryError(
-                f"mercadolivre has no call for {action}",
-                reason_code=ReasonCode.ACTION_UNSUPPORTED,
-            )
+    async def perform(
+        self, action: Action, event: OrderEvent, platform_status: str | None
+    ) -> Performed:
         order_id = numeric_order_id(event, "mercadolivre")
         lookup = PlatformRequest("GET", f"orders/{order_id}/shipments")
-        found = await self.call(action, lookup)
+        found = await self.call(lookup)
         shipment = json_body(found, lookup)
         if not isinstance(shipment, dict) or shipment.get("id") is None:
             raise unexpected(lookup, found)
@@ -109,12 +108,11 @@ class MercadoLivreConnector(Connector):
             body = delivered_notice(require_payload(event.delivery, "delivery"))
             done = shipment.get("status") == "delivered"
         if done:
-            return found, True
+            return already_done(found)
         notified = await self.call(
-            action,
-            PlatformRequest("POST", f"shipments/{shipment_id}/seller_notifications", json=body),
+            PlatformRequest("POST", f"shipments/{shipment_id}/seller_notifications", json=body)
         )
-        return notified, False
+        return delivered(notified)
 
 
 # -- building blocks (pure) ----------------------------------------------------------------

@@ -50,7 +50,15 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import Connector, PlatformRequest, rejected
+from connectors.base import (
+    Auth,
+    Connector,
+    Performed,
+    PlatformRequest,
+    already_done,
+    delivered,
+    parsed,
+)
 from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
@@ -72,66 +80,36 @@ class NuvemshopConnector(Connector):
     actions = frozenset({Action.INVOICE, Action.SHIP, Action.SHIP_WITH_TRACKING, Action.CANCEL})
     default_rate_per_s = 2.0
 
-    # -- hooks -----------------------------------------------------------------------
-    def auth_headers(self) -> dict[str, str]:
-        return {
-            "Authentication": f"bearer {self.require_credentials().reveal()}",
-            "User-Agent": USER_AGENT,
-        }
-
-    def build_request(
-        self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> PlatformRequest:
-        order = order_id(event)
-        if action is Action.CANCEL:
-            return PlatformRequest(
-                "POST",
-                f"orders/{order}/cancel",
-                json={"reason": CANCEL_REASON, "email": CANCEL_NOTIFY, "restock": CANCEL_RESTOCK},
-            )
-        if action in (Action.SHIP, Action.SHIP_WITH_TRACKING):
-            body: dict[str, Any] = {"notify_customer": NOTIFY_CUSTOMER}
-            if action is Action.SHIP_WITH_TRACKING:
-                shipment = event.shipment or {}
-                body["shipping_tracking_number"] = tracking_number(event)
-                if shipment.get("tracking_url"):
-                    body["shipping_tracking_url"] = str(shipment["tracking_url"])
-            return PlatformRequest("POST", f"orders/{order}/fulfill", json=body)
-        raise PermanentDeliveryError(
-            f"nuvemshop builds no single request for {action}",
-            reason_code=ReasonCode.ACTION_UNSUPPORTED,
+    def authenticate(self) -> Auth:
+        return Auth(
+            headers={
+                "Authentication": f"bearer {self.require_credentials().reveal()}",
+                "User-Agent": USER_AGENT,
+            }
         )
 
-    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
-        # a candidate only: ``execute`` reads the order before calling it already done
-        return response.status_code == 422
-
-    async def execute(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[StoreResponse, bool]:
-        if action not in self.actions:
-            raise PermanentDeliveryError(
-                f"nuvemshop has no call for {action}", reason_code=ReasonCode.ACTION_UNSUPPORTED
-            )
+    ) -> Performed:
         if action is Action.INVOICE:
-            return await self._invoice(action, event)
-        request = self.build_request(action, event, platform_status)
-        response = await self.call(action, request)
+            return await self._invoice(event)
+        request = update_request(action, event)
+        response = await self.call(request, inspect=(422,))
         if response.is_success:
-            return response, False
-        order = await self._read_order(action, event)
-        if order_shows(action, event, order):
-            return response, True
-        raise rejected(request, response)
+            return delivered(response)
+        # a 422 may mean the order already shows it: the order decides
+        if order_shows(action, event, await self._read_order(event)):
+            return already_done(response)
+        raise self.refused(request, response)
 
-    async def _invoice(self, action: Action, event: OrderEvent) -> tuple[StoreResponse, bool]:
+    async def _invoice(self, event: OrderEvent) -> Performed:
         access_key = str((event.invoice or {}).get("access_key") or "")
         entry: dict[str, str] = {"key": access_key}
         if (event.invoice or {}).get("xml_url"):
             entry["link"] = str((event.invoice or {})["xml_url"])
-        response, metafield, listed = await self._nfe_list(action, event)
+        response, metafield, listed = await self._nfe_list(event)
         if any(item.get("key") == access_key for item in listed):
-            return response, True
+            return already_done(response)
         if metafield is not None and metafield.get("_unreadable"):
             raise PermanentDeliveryError(
                 f"order {order_id(event)} has an nfe/list metafield that is not a JSON list; "
@@ -158,27 +136,26 @@ class NuvemshopConnector(Connector):
                     "owner_id": int(order_id(event)),
                 },
             )
-        written = await self.call(action, request)
+        written = await self.call(request, inspect=(422,))
         if written.is_success:
-            return written, False
-        _, _, again = await self._nfe_list(action, event)  # refused: written meanwhile?
+            return delivered(written)
+        _, _, again = await self._nfe_list(event)  # refused: written meanwhile?
         if any(item.get("key") == access_key for item in again):
-            return written, True
-        raise rejected(request, written)
+            return already_done(written)
+        raise self.refused(request, written)
 
     async def _nfe_list(
-        self, action: Action, event: OrderEvent
+        self, event: OrderEvent
     ) -> tuple[StoreResponse, Mapping[str, Any] | None, list[Mapping[str, Any]]]:
         """The order's ``nfe``/``list`` metafield, if any, and the NF-es it lists."""
         response = await self.call(
-            action,
             PlatformRequest(
                 "GET",
                 "metafields/orders",
                 params={"owner_id": order_id(event), "namespace": NFE_NAMESPACE, "key": NFE_KEY},
             ),
         )
-        found = _json(response)
+        found = parsed(response)
         candidates = found if isinstance(found, list) else [found]
         for metafield in candidates:
             if (
@@ -193,10 +170,27 @@ class NuvemshopConnector(Connector):
                 return response, metafield, listed
         return response, None, []
 
-    async def _read_order(self, action: Action, event: OrderEvent) -> Mapping[str, Any]:
-        response = await self.call(action, PlatformRequest("GET", f"orders/{order_id(event)}"))
-        order = _json(response) if response.is_success else None
+    async def _read_order(self, event: OrderEvent) -> Mapping[str, Any]:
+        order = parsed(await self.call(PlatformRequest("GET", f"orders/{order_id(event)}")))
         return order if isinstance(order, Mapping) else {}
+
+
+def update_request(action: Action, event: OrderEvent) -> PlatformRequest:
+    """The one call that fulfils or cancels the order."""
+    order = order_id(event)
+    if action is Action.CANCEL:
+        return PlatformRequest(
+            "POST",
+            f"orders/{order}/cancel",
+            json={"reason": CANCEL_REASON, "email": CANCEL_NOTIFY, "restock": CANCEL_RESTOCK},
+        )
+    body: dict[str, Any] = {"notify_customer": NOTIFY_CUSTOMER}
+    if action is Action.SHIP_WITH_TRACKING:
+        shipment = event.shipment or {}
+        body["shipping_tracking_number"] = tracking_number(event)
+        if shipment.get("tracking_url"):
+            body["shipping_tracking_url"] = str(shipment["tracking_url"])
+    return PlatformRequest("POST", f"orders/{order}/fulfill", json=body)
 
 
 def order_id(event: OrderEvent) -> str:
@@ -237,10 +231,3 @@ def _listed(value: Any) -> list[Mapping[str, Any]] | None:
     if not isinstance(value, list):
         return None
     return [item for item in value if isinstance(item, Mapping)]
-
-
-def _json(response: StoreResponse) -> Any:
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None

@@ -15,8 +15,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connectors.base import Connector, PlatformRequest
-from connectors.http import StoreResponse
+from connectors.base import (
+    NO_AUTH,
+    Auth,
+    Connector,
+    Performed,
+    PlatformRequest,
+    already_done,
+    delivered,
+)
 from streams.records import Action, OrderEvent
 
 # the payload each action carries
@@ -45,32 +52,41 @@ class SandboxConnector(Connector):
     platform = "sandbox"
     actions = frozenset(Action)
 
-    def auth_headers(self) -> dict[str, str]:
+    def authenticate(self) -> Auth:
         if self.credentials is None:
-            return {}
-        return {"Authorization": f"Bearer {self.credentials.reveal()}"}
+            return NO_AUTH
+        return Auth(headers={"Authorization": f"Bearer {self.credentials.reveal()}"})
 
-    def build_request(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> PlatformRequest:
-        body: dict[str, Any] = {
-            "event_id": event.event_id,
-            "sequence": event.sequence,
-            "action": action.value,
-            "erp_order_id": event.erp_order_id,
-            "occurred_at": event.occurred_at.isoformat(),
-        }
-        if platform_status:
-            body["platform_status"] = platform_status
-        name = PAYLOAD.get(action)
-        payload = getattr(event, name) if name else None
-        if payload:
-            body[name] = _jsonable(payload)  # type: ignore[index]
-        if action is Action.SHIP and event.shipment and event.shipment.get("shipped_at"):
-            body["shipment"] = {"shipped_at": event.shipment["shipped_at"].isoformat()}
-        return PlatformRequest(
-            "POST", f"orders/{event.platform_order_id}/actions/{action.value.lower()}", json=body
-        )
+    ) -> Performed:
+        request = action_request(action, event, platform_status)
+        response = await self.call(request, inspect=(409,))
+        if response.is_success:
+            return delivered(response)
+        if b"ALREADY_DONE" in response.content:
+            return already_done(response)
+        raise self.refused(request, response)
 
-    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
-        return response.status_code == 409 and b"ALREADY_DONE" in response.content
+
+def action_request(
+    action: Action, event: OrderEvent, platform_status: str | None
+) -> PlatformRequest:
+    body: dict[str, Any] = {
+        "event_id": event.event_id,
+        "sequence": event.sequence,
+        "action": action.value,
+        "erp_order_id": event.erp_order_id,
+        "occurred_at": event.occurred_at.isoformat(),
+    }
+    if platform_status:
+        body["platform_status"] = platform_status
+    name = PAYLOAD.get(action)
+    payload = getattr(event, name) if name else None
+    if payload:
+        body[name] = _jsonable(payload)  # type: ignore[index]
+    if action is Action.SHIP and event.shipment and event.shipment.get("shipped_at"):
+        body["shipment"] = {"shipped_at": event.shipment["shipped_at"].isoformat()}
+    return PlatformRequest(
+        "POST", f"orders/{event.platform_order_id}/actions/{action.value.lower()}", json=body
+    )

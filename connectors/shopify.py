@@ -46,31 +46,29 @@ otherwise PermanentDeliveryError HTTP_REJECTED with the user errors. A progress 
 refused with ``FULFILLMENT_ORDER_CONTAINS_PICKED_ITEMS`` is already done (picking
 happened).
 
-Errors: GraphQL answers HTTP 200 with top-level ``errors``: ``extensions.code`` THROTTLED →
-RetryableDeliveryError RATE_LIMITED, retry after (requested cost − available) ÷ restore
-rate and the store paused that long; INTERNAL_SERVER_ERROR → retryable
-HTTP_SERVER_ERROR; ACCESS_DENIED → permanent AUTH_REJECTED; anything else → permanent
-HTTP_REJECTED. Non-2xx answers are classified by the base (401/403 AUTH_REJECTED, 429
-with Retry-After, 5xx retryable...).
+Errors (``connectors.graphql``): GraphQL answers HTTP 200 with top-level ``errors``:
+``extensions.code`` THROTTLED → RetryableDeliveryError RATE_LIMITED, retry after
+(requested cost − available) ÷ restore rate and the store paused that long;
+INTERNAL_SERVER_ERROR → retryable HTTP_SERVER_ERROR; ACCESS_DENIED → permanent
+AUTH_REJECTED; anything else → permanent HTTP_REJECTED. Non-2xx answers are classified by
+the base (401/403 AUTH_REJECTED, 429 with Retry-After, 5xx retryable...).
 
 Rate: calculated query cost (Standard plan: 100 points/s restored). A call here costs
 about 10 points, so the default is 5 calls/s per store; every answer's
 ``extensions.cost`` (the query's cost, ``throttleStatus``: available, maximum, restore
 rate) sets the store's budget in calls of that cost — what is left, the burst, the rate —
-as does the REST header ``X-Shopify-Shop-Api-Call-Limit`` (``used/size``), so the store is
-called as fast as its plan allows and no faster.
+so the store is called as fast as its plan allows and no faster.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from typing import Any
 
-from connectors.base import Connector, PlatformRequest
+from connectors.base import Auth, Performed, already_done, delivered, rejected
+from connectors.graphql import GraphQLConnector, describe, user_errors
 from connectors.http import StoreResponse
-from streams.errors import PermanentDeliveryError, RetryableDeliveryError
+from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
 
@@ -87,7 +85,6 @@ STAFF_NOTE_CHARS = 255
 REASON_NOTES_CHARS = 256
 
 FULFILLABLE = frozenset({"OPEN", "IN_PROGRESS"})
-ERROR_CHARS = 300
 
 ORDER_QUERY = """
 query OrdersyncOrder($id: ID!) {
@@ -169,8 +166,9 @@ mutation OrdersyncReportProgress(
 Order = Mapping[str, Any]
 
 
-class ShopifyConnector(Connector):
+class ShopifyConnector(GraphQLConnector):
     platform = "shopify"
+    endpoint = GRAPHQL_PATH
     actions = frozenset(
         {
             Action.START_HANDLING,
@@ -182,51 +180,25 @@ class ShopifyConnector(Connector):
     )
     default_rate_per_s = 5.0
 
-    # -- hooks -----------------------------------------------------------------------
-    def auth_headers(self) -> dict[str, str]:
-        return {"X-Shopify-Access-Token": self.require_credentials().reveal()}
+    def authenticate(self) -> Auth:
+        return Auth(headers={"X-Shopify-Access-Token": self.require_credentials().reveal()})
 
-    def observe(self, response: StoreResponse) -> None:
-        """Shopify's account of the store's bucket: REST's call-limit header (``32/40``:
-        used of its size), or GraphQL's query cost and throttle status, counted in calls of
-        this query's cost."""
-        call_limit = response.headers.get("x-shopify-shop-api-call-limit")
-        if call_limit:
-            used, _, size = call_limit.partition("/")
-            with suppress(ValueError):
-                self.limiter.observe_bucket(float(size), float(size) - float(used))
-        body = _body(response)
-        status = _throttle_status(body)
-        if status is not None and isinstance(body, Mapping):
-            available, maximum, restore = status
-            cost = _query_cost(body)
-            if cost > 0 and maximum:
-                self.limiter.observe_bucket(maximum / cost, available / cost)
-                if restore:
-                    self.limiter.rate = restore / cost
-
-    async def execute(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[StoreResponse, bool]:
-        if action not in self.actions:
-            raise PermanentDeliveryError(
-                f"shopify has no call for {action}", reason_code=ReasonCode.ACTION_UNSUPPORTED
-            )
+    ) -> Performed:
         gid = order_gid(event.platform_order_id)
-        response, order = await self._read_order(action, gid)
-        if already_done(action, event, order):
-            return response, True
+        response, order = await self._read_order(gid)
+        if order_shows(action, event, order):
+            return already_done(response)
         if action is Action.CANCEL:
-            return await self._cancel(action, event, gid)
+            return await self._cancel(event, gid)
         if action in (Action.SHIP, Action.SHIP_WITH_TRACKING):
             return await self._ship(action, event, gid, order)
         if action is Action.DELIVER:
-            return await self._deliver(action, event, gid, order)
-        return await self._start_handling(action, event, gid, order)
+            return await self._deliver(event, gid, order)
+        return await self._start_handling(event, gid, order)
 
-    async def _cancel(
-        self, action: Action, event: OrderEvent, gid: str
-    ) -> tuple[StoreResponse, bool]:
+    async def _cancel(self, event: OrderEvent, gid: str) -> Performed:
         reason = str((event.cancellation or {}).get("reason") or "")
         variables = {
             "orderId": gid,
@@ -236,19 +208,17 @@ class ShopifyConnector(Connector):
             "refundMethod": {"originalPaymentMethodsRefund": CANCEL_REFUND},
             "staffNote": f"ordersync: {reason}"[:STAFF_NOTE_CHARS],
         }
-        response, payload = await self._mutate(
-            action, "OrdersyncOrderCancel", ORDER_CANCEL, variables, "orderCancel"
+        response, payload = await self.mutate(
+            "OrdersyncOrderCancel", ORDER_CANCEL, variables, "orderCancel"
         )
         errors = user_errors(payload)
         if errors:
-            return await self._settle(action, event, gid, "orderCancel", errors)
-        return response, False
+            return await self._settle(Action.CANCEL, event, gid, "orderCancel", errors)
+        return delivered(response)
 
-    async def _ship(
-        self, action: Action, event: OrderEvent, gid: str, order: Order
-    ) -> tuple[StoreResponse, bool]:
+    async def _ship(self, action: Action, event: OrderEvent, gid: str, order: Order) -> Performed:
         if order.get("cancelledAt"):
-            raise _rejected(f"order {gid} is cancelled; it cannot be fulfilled")
+            raise rejected(f"order {gid} is cancelled; it cannot be fulfilled")
         groups: dict[str, list[str]] = {}
         for node in fulfillment_orders(order):
             if node.get("status") in FULFILLABLE and "CREATE_FULFILLMENT" in _actions_of(node):
@@ -256,7 +226,7 @@ class ShopifyConnector(Connector):
                 groups.setdefault(str(location or node["id"]), []).append(node["id"])
         if not groups:
             statuses = sorted({str(n.get("status")) for n in fulfillment_orders(order)})
-            raise _rejected(
+            raise rejected(
                 f"order {gid} has no fulfillment order that can be fulfilled "
                 f"(statuses: {', '.join(statuses) or 'none'})"
             )
@@ -269,8 +239,7 @@ class ShopifyConnector(Connector):
             }
             if tracking is not None:
                 fulfillment["trackingInfo"] = tracking
-            response, payload = await self._mutate(
-                action,
+            response, payload = await self.mutate(
                 "OrdersyncFulfillmentCreate",
                 FULFILLMENT_CREATE,
                 {"fulfillment": fulfillment},
@@ -280,21 +249,18 @@ class ShopifyConnector(Connector):
             if errors:
                 return await self._settle(action, event, gid, "fulfillmentCreate", errors)
         assert response is not None
-        return response, False
+        return delivered(response)
 
-    async def _deliver(
-        self, action: Action, event: OrderEvent, gid: str, order: Order
-    ) -> tuple[StoreResponse, bool]:
+    async def _deliver(self, event: OrderEvent, gid: str, order: Order) -> Performed:
         targets = [
             f["id"] for f in successful_fulfillments(order) if f.get("displayStatus") != "DELIVERED"
         ]
         if not targets:
-            raise _rejected(f"order {gid} has no fulfillment to mark as delivered")
+            raise rejected(f"order {gid} has no fulfillment to mark as delivered")
         delivered_at = (event.delivery or {}).get("delivered_at") or event.occurred_at
         response: StoreResponse | None = None
         for fulfillment_id in targets:
-            response, payload = await self._mutate(
-                action,
+            response, payload = await self.mutate(
                 "OrdersyncFulfillmentEventCreate",
                 FULFILLMENT_EVENT_CREATE,
                 {
@@ -308,23 +274,22 @@ class ShopifyConnector(Connector):
             )
             errors = user_errors(payload)
             if errors:
-                return await self._settle(action, event, gid, "fulfillmentEventCreate", errors)
+                return await self._settle(
+                    Action.DELIVER, event, gid, "fulfillmentEventCreate", errors
+                )
         assert response is not None
-        return response, False
+        return delivered(response)
 
-    async def _start_handling(
-        self, action: Action, event: OrderEvent, gid: str, order: Order
-    ) -> tuple[StoreResponse, bool]:
+    async def _start_handling(self, event: OrderEvent, gid: str, order: Order) -> Performed:
         targets = [
             n["id"] for n in fulfillment_orders(order) if "REPORT_PROGRESS" in _actions_of(n)
         ]
         if not targets:
-            raise _rejected(f"order {gid} has no fulfillment order that accepts a progress report")
+            raise rejected(f"order {gid} has no fulfillment order that accepts a progress report")
         status_name = str((event.status or {}).get("name") or "Em separação")
         response: StoreResponse | None = None
         for fulfillment_order_id in targets:
-            response, payload = await self._mutate(
-                action,
+            response, payload = await self.mutate(
                 "OrdersyncReportProgress",
                 REPORT_PROGRESS,
                 {
@@ -335,13 +300,13 @@ class ShopifyConnector(Connector):
             )
             errors = user_errors(payload)
             if any(e.get("code") == "FULFILLMENT_ORDER_CONTAINS_PICKED_ITEMS" for e in errors):
-                return response, True
+                return already_done(response)
             if errors:
                 return await self._settle(
-                    action, event, gid, "fulfillmentOrderReportProgress", errors
+                    Action.START_HANDLING, event, gid, "fulfillmentOrderReportProgress", errors
                 )
         assert response is not None
-        return response, False
+        return delivered(response)
 
     async def _settle(
         self,
@@ -350,16 +315,15 @@ class ShopifyConnector(Connector):
         gid: str,
         operation: str,
         errors: list[Mapping[str, Any]],
-    ) -> tuple[StoreResponse, bool]:
+    ) -> Performed:
         """A mutation was refused: already done by someone else, or a real rejection."""
-        response, order = await self._read_order(action, gid)
-        if already_done(action, event, order):
-            return response, True
-        raise _rejected(f"{operation} refused: {describe(errors)}")
+        response, order = await self._read_order(gid)
+        if order_shows(action, event, order):
+            return already_done(response)
+        raise rejected(f"{operation} refused: {describe(errors)}")
 
-    # -- GraphQL ---------------------------------------------------------------------
-    async def _read_order(self, action: Action, gid: str) -> tuple[StoreResponse, Order]:
-        response, data = await self._graphql(action, "OrdersyncOrder", ORDER_QUERY, {"id": gid})
+    async def _read_order(self, gid: str) -> tuple[StoreResponse, Order]:
+        response, data = await self.query("OrdersyncOrder", ORDER_QUERY, {"id": gid})
         order = data.get("order")
         if not isinstance(order, Mapping):
             raise PermanentDeliveryError(
@@ -368,69 +332,6 @@ class ShopifyConnector(Connector):
                 http_status=response.status_code,
             )
         return response, order
-
-    async def _mutate(
-        self,
-        action: Action,
-        operation: str,
-        document: str,
-        variables: Mapping[str, Any],
-        root: str,
-    ) -> tuple[StoreResponse, Mapping[str, Any]]:
-        response, data = await self._graphql(action, operation, document, variables)
-        payload = data.get(root)
-        if not isinstance(payload, Mapping):
-            raise _rejected(f"{operation}: shopify answered no {root} payload", response)
-        return response, payload
-
-    async def _graphql(
-        self,
-        action: Action,
-        operation: str,
-        document: str,
-        variables: Mapping[str, Any],
-    ) -> tuple[StoreResponse, Mapping[str, Any]]:
-        response = await self.call(
-            action,
-            PlatformRequest(
-                "POST",
-                GRAPHQL_PATH,
-                json={"query": document, "variables": variables, "operationName": operation},
-            ),
-        )
-        body = _body(response)
-        if not isinstance(body, Mapping):
-            raise _rejected(f"{operation}: shopify answered something that is not JSON", response)
-        errors = body.get("errors")
-        if errors:
-            raise self._graphql_error(operation, errors, body, response)
-        data = body.get("data")
-        return response, data if isinstance(data, Mapping) else {}
-
-    def _graphql_error(
-        self, operation: str, errors: Any, body: Mapping[str, Any], response: StoreResponse
-    ) -> PermanentDeliveryError | RetryableDeliveryError:
-        items: list[Any] = errors if isinstance(errors, list) else [{"message": str(errors)}]
-        codes = {_error_code(e) for e in items}
-        text = f"{operation}: {describe(items)}"
-        if "THROTTLED" in codes:
-            wait = min(throttle_wait(body), self.longest_pause_s)
-            self.limiter.pause(wait)
-            return RetryableDeliveryError(
-                text,
-                reason_code=ReasonCode.RATE_LIMITED,
-                http_status=response.status_code,
-                retry_after_s=wait,
-            )
-        if "INTERNAL_SERVER_ERROR" in codes:
-            return RetryableDeliveryError(
-                text, reason_code=ReasonCode.HTTP_SERVER_ERROR, http_status=response.status_code
-            )
-        if "ACCESS_DENIED" in codes:
-            return PermanentDeliveryError(
-                text, reason_code=ReasonCode.AUTH_REJECTED, http_status=response.status_code
-            )
-        return _rejected(text, response)
 
 
 # -- reading the order ---------------------------------------------------------------
@@ -507,7 +408,7 @@ DONE: dict[Action, Callable[[OrderEvent, Order], bool]] = {
 }
 
 
-def already_done(action: Action, event: OrderEvent, order: Order) -> bool:
+def order_shows(action: Action, event: OrderEvent, order: Order) -> bool:
     """Whether the order already shows what ``action`` would make it show."""
     return DONE[action](event, order)
 
@@ -525,94 +426,5 @@ def tracking_info(event: OrderEvent) -> dict[str, str]:
     return {k: v for k, v in info.items() if v}
 
 
-def user_errors(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    errors: list[Mapping[str, Any]] = []
-    for key in ("userErrors", "orderCancelUserErrors"):
-        errors.extend(e for e in payload.get(key) or [] if isinstance(e, Mapping))
-    return errors
-
-
-def describe(errors: list[Any]) -> str:
-    parts = []
-    for error in errors:
-        if not isinstance(error, Mapping):
-            parts.append(str(error))
-            continue
-        field = error.get("field")
-        where = ".".join(str(f) for f in field) if isinstance(field, list) else field
-        code = error.get("code") or (error.get("extensions") or {}).get("code")
-        label = " ".join(str(p) for p in (code, where) if p)
-        parts.append(f"{label}: {error.get('message')}" if label else str(error.get("message")))
-    return "; ".join(parts)[:ERROR_CHARS]
-
-
-def _error_code(error: Any) -> str:
-    if not isinstance(error, Mapping):
-        return ""
-    extensions = error.get("extensions")
-    return str(extensions.get("code")) if isinstance(extensions, Mapping) else ""
-
-
-def throttle_wait(body: Mapping[str, Any]) -> float:
-    """Seconds until the cost bucket holds what the throttled query asked for."""
-    cost = (body.get("extensions") or {}).get("cost") or {}
-    status = _throttle_status(body)
-    try:
-        requested = float(cost.get("requestedQueryCost") or 0)
-    except (TypeError, ValueError):
-        requested = 0.0
-    if status is None or not status[2]:
-        return 1.0
-    available, _, restore = status
-    return max(1.0, round((requested - available) / restore, 3))
-
-
-def _query_cost(body: Mapping[str, Any]) -> float:
-    """What the query cost (or, throttled, would have): the points one call spends."""
-    cost = (body.get("extensions") or {}).get("cost") or {}
-    for name in ("actualQueryCost", "requestedQueryCost"):
-        try:
-            value = float(cost.get(name) or 0)
-        except (TypeError, ValueError, AttributeError):
-            continue
-        if value > 0:
-            return value
-    return 0.0
-
-
-def _throttle_status(body: Any) -> tuple[float, float, float] | None:
-    if not isinstance(body, Mapping):
-        return None
-    cost = (body.get("extensions") or {}).get("cost") or {}
-    status = cost.get("throttleStatus") if isinstance(cost, Mapping) else None
-    if not isinstance(status, Mapping):
-        return None
-    try:
-        return (
-            float(status["currentlyAvailable"]),
-            float(status["maximumAvailable"]),
-            float(status["restoreRate"]),
-        )
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _body(response: StoreResponse) -> Any:
-    if "json" not in response.headers.get("content-type", ""):
-        return None
-    try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-
-
 def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _rejected(message: str, response: StoreResponse | None = None) -> PermanentDeliveryError:
-    return PermanentDeliveryError(
-        message[:ERROR_CHARS],
-        reason_code=ReasonCode.HTTP_REJECTED,
-        http_status=response.status_code if response is not None else None,
-    )

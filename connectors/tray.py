@@ -53,7 +53,16 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
-from connectors.base import Connector, PlatformRequest, rejected, require_payload
+from connectors.base import (
+    Auth,
+    Connector,
+    Performed,
+    PlatformRequest,
+    already_done,
+    delivered,
+    parsed,
+    require_payload,
+)
 from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
@@ -74,68 +83,44 @@ class TrayConnector(Connector):
 
     _status_ids: dict[str, str] | None = None  # status name (casefolded) -> id, per store
 
-    def auth_params(self) -> dict[str, str]:
-        return {"access_token": self.require_credentials().reveal()}
+    def authenticate(self) -> Auth:
+        return Auth(params={"access_token": self.require_credentials().reveal()})
 
     def classify(self, response: StoreResponse) -> tuple[bool, ReasonCode]:
         if response.status_code == 401 and _json(response).get("error_code") == TOKEN_EXPIRED_CODE:
             return True, ReasonCode.TOKEN_EXPIRED
         return super().classify(response)
 
-    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
-        """Candidates only: ``execute`` confirms them against the order's invoices."""
-        return (
-            action is Action.INVOICE
-            and response.request.method == "POST"
-            and response.request.url.path.endswith("/invoices")
-            and response.status_code in (400, 409, 422)
-        )
-
-    def build_request(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> PlatformRequest:
+    ) -> Performed:
         order = _order_path(event)
         if action is Action.INVOICE:
-            return PlatformRequest("POST", f"{order}/invoices", json=_invoice_body(event))
+            request = PlatformRequest("POST", f"{order}/invoices", json=_invoice_body(event))
+            response = await self.call(request, inspect=(400, 409, 422))
+            if response.is_success:
+                return delivered(response)
+            # a refusal that may mean "already attached": the order's invoices decide
+            if await self._has_invoice(event):
+                return already_done(response)
+            raise self.refused(request, response)
         if action is Action.SHIP_WITH_TRACKING:
             shipment = require_payload(event.shipment, "shipment")
-            return PlatformRequest(
-                "PUT",
-                order,
-                json={
-                    "Order": {
-                        "sending_code": shipment["tracking_code"],
-                        "sending_date": _date(shipment["shipped_at"]),
-                    }
-                },
-            )
-        if action is Action.CANCEL:
-            return PlatformRequest("PUT", f"orders/cancel/{_escape(event.platform_order_id)}")
-        raise NotImplementedError(f"tray builds {action} in execute")
+            fields = {
+                "sending_code": shipment["tracking_code"],
+                "sending_date": _date(shipment["shipped_at"]),
+            }
+            request = PlatformRequest("PUT", order, json={"Order": fields})
+        elif action is Action.CANCEL:
+            request = PlatformRequest("PUT", f"orders/cancel/{_escape(event.platform_order_id)}")
+        else:
+            status_id = await self._status_id(platform_status)
+            request = PlatformRequest("PUT", order, json={"Order": {"status_id": int(status_id)}})
+        return delivered(await self.call(request))
 
-    async def respond(
-        self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> StoreResponse:
-        if action is Action.UPDATE_STATUS:
-            status_id = await self._status_id(action, platform_status)
-            return await self.call(
-                action,
-                PlatformRequest(
-                    "PUT", _order_path(event), json={"Order": {"status_id": int(status_id)}}
-                ),
-            )
-        request = self.build_request(action, event, platform_status)
-        response = await self.call(action, request)
-        if response.is_success:
-            return response
-        # an INVOICE refusal that may mean "already attached": the order decides
-        if await self._has_invoice(action, event):
-            return response
-        raise rejected(request, response)
-
-    async def _has_invoice(self, action: Action, event: OrderEvent) -> bool:
+    async def _has_invoice(self, event: OrderEvent) -> bool:
         invoice = require_payload(event.invoice, "invoice")
-        response = await self.call(action, PlatformRequest("GET", f"{_order_path(event)}/complete"))
+        response = await self.call(PlatformRequest("GET", f"{_order_path(event)}/complete"))
         order = _json(response).get("Order")
         attached = order.get("OrderInvoice") if isinstance(order, dict) else None
         for entry in attached if isinstance(attached, list) else []:
@@ -151,7 +136,7 @@ class TrayConnector(Connector):
                 return True
         return False
 
-    async def _status_id(self, action: Action, platform_status: str | None) -> str:
+    async def _status_id(self, platform_status: str | None) -> str:
         name = (platform_status or "").strip()
         if not name:
             raise PermanentDeliveryError(
@@ -162,7 +147,7 @@ class TrayConnector(Connector):
             return name
         wanted = name.casefold()
         if self._status_ids is None or wanted not in self._status_ids:
-            self._status_ids = await self._load_statuses(action)
+            self._status_ids = await self._load_statuses()
         status_id = self._status_ids.get(wanted)
         if status_id is None:
             raise PermanentDeliveryError(
@@ -172,11 +157,10 @@ class TrayConnector(Connector):
             )
         return status_id
 
-    async def _load_statuses(self, action: Action) -> dict[str, str]:
+    async def _load_statuses(self) -> dict[str, str]:
         found: dict[str, str] = {}
         for page in range(1, MAX_STATUS_PAGES + 1):
             response = await self.call(
-                action,
                 PlatformRequest(
                     "GET", "orders/statuses", params={"limit": str(STATUS_PAGE), "page": str(page)}
                 ),
@@ -224,10 +208,7 @@ def _invoice_body(event: OrderEvent) -> dict[str, Any]:
 
 
 def _json(response: StoreResponse) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
+    body = parsed(response)
     return body if isinstance(body, dict) else {}
 
 

@@ -45,8 +45,8 @@ ORDER_NOT_FOUND, other 4xx HTTP_REJECTED). Already done:
   repeated cancel, so the order's state decides. An invoiced order's 400 stays rejected.
 - A repeated INVOICE number is not an error at VTEX: the reference says the same
   ``invoiceNumber`` only generates a new ``receipt`` (200) and changes nothing else, so a
-  resend is harmless and is recorded as DELIVERED (the base has no way to mark a 2xx as
-  already done).
+  resend is harmless and is recorded as DELIVERED (its 2xx does not say whether anything
+  changed).
 - SHIP_WITH_TRACKING / DELIVER are PATCH/PUT of the same values: repeating them is a 200.
 - No output invoice on the order yet for SHIP_WITH_TRACKING / DELIVER: HTTP_REJECTED
   without calling the PATCH/PUT (send the NF-e first; nothing would change on a retry).
@@ -63,7 +63,18 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from connectors.base import Connector, PlatformRequest, excerpt, require_payload
+from connectors.base import (
+    Auth,
+    Connector,
+    Performed,
+    PlatformRequest,
+    already_done,
+    delivered,
+    excerpt,
+    parsed,
+    rejected,
+    require_payload,
+)
 from connectors.http import StoreResponse
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
@@ -88,75 +99,64 @@ class VtexConnector(Connector):
         }
     )
 
-    # -- credentials -------------------------------------------------------------------
-    def _app_key_and_token(self) -> tuple[str, str]:
+    def authenticate(self) -> Auth:
         key, sep, token = self.require_credentials().reveal().partition(":")
         if not sep or not key or not token:
             raise PermanentDeliveryError(
                 "vtex credentials must be 'appKey:appToken' (one colon between the two)",
                 reason_code=ReasonCode.CREDENTIALS_MISSING,
             )
-        return key, token
+        return Auth(headers={"X-VTEX-API-AppKey": key, "X-VTEX-API-AppToken": token})
 
-    def auth_headers(self) -> dict[str, str]:
-        key, token = self._app_key_and_token()
-        return {"X-VTEX-API-AppKey": key, "X-VTEX-API-AppToken": token}
-
-    # -- answers -----------------------------------------------------------------------
-    def is_already_done(self, action: Action, response: StoreResponse) -> bool:
-        """Candidates only: ``execute`` confirms them against the order's status."""
-        return _maybe_already_done(action, response)
-
-    # -- calls -------------------------------------------------------------------------
-    def build_request(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> PlatformRequest:
+    ) -> Performed:
+        if action in (Action.SHIP_WITH_TRACKING, Action.DELIVER):
+            return delivered(await self._send_on_invoice(action, event))
         order = _order_path(event)
         if action is Action.INVOICE:
-            return PlatformRequest(
+            # a repeated invoiceNumber is a 200 with a new receipt: delivered, not done
+            request = PlatformRequest(
                 "POST", f"{order}/invoice", json=_invoice_body(event), headers=JSON_HEADERS
             )
+            return delivered(await self.call(request))
         if action is Action.START_HANDLING:
-            return PlatformRequest("POST", f"{order}/start-handling", headers=JSON_HEADERS)
-        if action is Action.CANCEL:
+            request = PlatformRequest("POST", f"{order}/start-handling", headers=JSON_HEADERS)
+            response = await self.call(request, inspect=(409,))
+            if response.is_success:
+                return delivered(response)
+            if b"OMS003" not in response.content:
+                raise self.refused(request, response)
+            done = HANDLING_OR_LATER
+        else:
             cancellation = require_payload(event.cancellation, "cancellation")
-            return PlatformRequest(
+            request = PlatformRequest(
                 "POST",
                 f"{order}/cancel",
                 json={"reason": cancellation["reason"]},
                 headers=JSON_HEADERS,
             )
-        raise NotImplementedError(f"vtex builds {action} in execute")
-
-    async def respond(
-        self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> StoreResponse:
-        if action in (Action.SHIP_WITH_TRACKING, Action.DELIVER):
-            return await self._send_on_invoice(action, event)
-        request = self.build_request(action, event, platform_status)
-        response = await self.call(action, request)
-        if response.is_success:
-            return response
-        # a candidate "already done" answer: the order's status decides
-        status = await self._order_status(action, event)
-        done = HANDLING_OR_LATER if action is Action.START_HANDLING else CANCELED
+            response = await self.call(request, inspect=(400, 409))
+            if response.is_success:
+                return delivered(response)
+            done = CANCELED
+        # a refusal that may mean "already done": the order's status decides
+        status = (await self._get_order(event)).get("status")
         if status in done:
-            return response
-        raise PermanentDeliveryError(
+            return already_done(response)
+        raise rejected(
             f"{request.method} {request.path} answered {response.status_code}: "
             f"{excerpt(response)} (order status is {status!r})",
-            reason_code=ReasonCode.HTTP_REJECTED,
-            http_status=response.status_code,
+            response,
         )
 
     async def _send_on_invoice(self, action: Action, event: OrderEvent) -> StoreResponse:
-        order = await self._get_order(action, event)
+        order = await self._get_order(event)
         invoice = _output_invoice(order, with_tracking_first=action is Action.DELIVER)
         if invoice is None:
-            raise PermanentDeliveryError(
+            raise rejected(
                 f"vtex order {event.platform_order_id} has no output invoice yet; "
-                f"{action.value} goes on the invoice, so the NF-e must be sent first",
-                reason_code=ReasonCode.HTTP_REJECTED,
+                f"{action.value} goes on the invoice, so the NF-e must be sent first"
             )
         path = f"{_order_path(event)}/invoice/{quote(invoice, safe='')}"
         if action is Action.SHIP_WITH_TRACKING:
@@ -167,27 +167,17 @@ class VtexConnector(Connector):
             request = PlatformRequest(
                 "PUT", f"{path}/tracking", json=_delivered_body(event), headers=JSON_HEADERS
             )
-        return await self.call(action, request)
+        return await self.call(request)
 
-    async def _get_order(self, action: Action, event: OrderEvent) -> Mapping[str, Any]:
-        response = await self.call(
-            action, PlatformRequest("GET", _order_path(event), headers=JSON_HEADERS)
-        )
-        try:
-            order = response.json()
-        except ValueError:
-            order = None
+    async def _get_order(self, event: OrderEvent) -> Mapping[str, Any]:
+        response = await self.call(PlatformRequest("GET", _order_path(event), headers=JSON_HEADERS))
+        order = parsed(response)
         if not isinstance(order, dict):
-            raise PermanentDeliveryError(
+            raise rejected(
                 f"GET {_order_path(event)} answered {response.status_code} without an order",
-                reason_code=ReasonCode.HTTP_REJECTED,
-                http_status=response.status_code,
+                response,
             )
         return order
-
-    async def _order_status(self, action: Action, event: OrderEvent) -> str | None:
-        status = (await self._get_order(action, event)).get("status")
-        return status if isinstance(status, str) else None
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -259,14 +249,3 @@ def _output_invoice(order: Mapping[str, Any], *, with_tracking_first: bool) -> s
         tracked = [p for p in outputs if p.get("trackingNumber")]
         outputs = tracked or outputs
     return str(outputs[-1]["invoiceNumber"]) if outputs else None
-
-
-def _maybe_already_done(action: Action, response: StoreResponse) -> bool:
-    if response.request.method != "POST":
-        return False
-    path = response.request.url.path
-    if action is Action.START_HANDLING and path.endswith("/start-handling"):
-        return response.status_code == 409 and b"OMS003" in response.content
-    if action is Action.CANCEL and path.endswith("/cancel"):
-        return response.status_code in (400, 409)
-    return False

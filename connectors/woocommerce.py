@@ -53,8 +53,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from connectors.base import (
+    Auth,
     Connector,
+    Performed,
     PlatformRequest,
+    already_done,
+    delivered,
     json_body,
     numeric_order_id,
     require_payload,
@@ -84,7 +88,7 @@ class WooCommerceConnector(Connector):
         }
     )
 
-    def auth_headers(self) -> dict[str, str]:
+    def authenticate(self) -> Auth:
         secret = self.require_credentials().reveal()
         key, sep, consumer_secret = secret.partition(":")
         if not (sep and key and consumer_secret):
@@ -93,11 +97,11 @@ class WooCommerceConnector(Connector):
                 reason_code=ReasonCode.CREDENTIALS_MISSING,
             )
         token = base64.b64encode(secret.encode()).decode("ascii")
-        return {"Authorization": f"Basic {token}"}
+        return Auth(headers={"Authorization": f"Basic {token}"})
 
-    async def execute(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[StoreResponse, bool]:
+    ) -> Performed:
         order_id = numeric_order_id(event, "woocommerce")
         if action is Action.SHIP_WITH_TRACKING:
             return await self._track(order_id, event)
@@ -108,18 +112,11 @@ class WooCommerceConnector(Connector):
             body = {"status": "completed"}
         elif action is Action.CANCEL:
             body = {"status": "cancelled"}
-        elif action is Action.UPDATE_STATUS:
-            body = {"status": status_slug(platform_status)}
         else:
-            raise PermanentDeliveryError(
-                f"woocommerce has no call for {action}", reason_code=ReasonCode.ACTION_UNSUPPORTED
-            )
-        response = await self.call(
-            action, PlatformRequest("PUT", f"{ORDERS}/{order_id}", json=body)
-        )
-        return response, False
+            body = {"status": status_slug(platform_status)}
+        return delivered(await self.call(PlatformRequest("PUT", f"{ORDERS}/{order_id}", json=body)))
 
-    async def _track(self, order_id: str, event: OrderEvent) -> tuple[StoreResponse, bool]:
+    async def _track(self, order_id: str, event: OrderEvent) -> Performed:
         shipment = require_payload(event.shipment, "shipment")
         number = str(shipment["tracking_code"])
         path = TRACKINGS.format(id=order_id)
@@ -132,15 +129,15 @@ class WooCommerceConnector(Connector):
             isinstance(item, dict) and same_tracking(str(item.get("tracking_number", "")), number)
             for item in items
         ):
-            return existing, True
+            return already_done(existing)
         created = await self._extension_call(
             PlatformRequest("POST", path, json=tracking_item(shipment))
         )
-        return created, False
+        return delivered(created)
 
     async def _extension_call(self, request: PlatformRequest) -> StoreResponse:
         try:
-            return await self.call(Action.SHIP_WITH_TRACKING, request)
+            return await self.call(request)
         except DeliveryError as exc:
             # WordPress answers 404 rest_no_route when no plugin registered the route
             if exc.http_status == 404 and "rest_no_route" in str(exc):

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from connectors.emulators.shopify import ShopifyEmulator
-from connectors.http import StoreResponse
 from connectors.shopify import API_VERSION, ShopifyConnector
 from streams.errors import PermanentDeliveryError, RetryableDeliveryError
 from streams.records import Action, EventType
@@ -325,19 +324,6 @@ def test_the_query_cost_sets_the_stores_budget_in_calls() -> None:
             cost = 2000.0 / limiter.burst
             assert cost > 1 and limiter.tokens <= 300.0 / cost + 1e-9
             assert limiter.rate is not None and abs(limiter.rate - 100.0 / cost) < 1e-6
-
-    run(go())
-
-
-@pytest.mark.parametrize(("call_limit", "left"), [("36/40", 4.0), ("10/40", 30.0)])
-def test_the_rest_call_limit_header_sets_what_is_left(call_limit: str, left: float) -> None:
-    async def go() -> None:
-        async with connected(emulator(), ShopifyConnector, secret=SECRET) as (_, connector):
-            connector.limiter.tokens = 40.0
-            connector.observe(
-                StoreResponse(200, headers={"X-Shopify-Shop-Api-Call-Limit": call_limit})
-            )
-            assert connector.limiter.burst == 40.0 and connector.limiter.tokens == left
 
     run(go())
 

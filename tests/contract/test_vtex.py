@@ -99,14 +99,22 @@ def test_a_resent_invoice_number_is_accepted_and_changes_nothing() -> None:
     async def go() -> list[str]:
         emu = emulator()
         async with connected(emu, VtexConnector, secret=SECRET) as (_, connector):
-            first, first_done = await connector.execute(Action.INVOICE, order_event(), None)
-            second, second_done = await connector.execute(Action.INVOICE, order_event(), None)
-            assert not first_done and not second_done
+            answers = []
+            call = connector.call
+
+            async def recorded(request: Any, **options: Any) -> Any:
+                answers.append(await call(request, **options))
+                return answers[-1]
+
+            connector.call = recorded  # type: ignore[method-assign]
+            first = await connector.perform(Action.INVOICE, order_event(), None)
+            second = await connector.perform(Action.INVOICE, order_event(), None)
+            assert not first.already_done and not second.already_done
             again = await connector.send(Action.INVOICE, order_event())
-        assert (first.status_code, second.status_code, again.http_status) == (200, 200, 200)
+        assert (first.http_status, second.http_status, again.http_status) == (200, 200, 200)
         assert len(emu.accepted("invoice")) == 3
         assert [p["invoiceNumber"] for p in the_order(emu).packages] == ["1234"]
-        return [first.json()["receipt"], second.json()["receipt"]]
+        return [answers[0].json()["receipt"], answers[1].json()["receipt"]]
 
     first_receipt, second_receipt = run(go())
     assert first_receipt != second_receipt

@@ -9,8 +9,7 @@ from typing import ClassVar
 import pytest
 
 from connectors import CONNECTORS
-from connectors.base import Connector
-from connectors.http import StoreResponse
+from connectors.base import Connector, Performed
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, OrderEvent
@@ -31,9 +30,9 @@ class EchoingConnector(Connector):
     go: ClassVar[asyncio.Event]
     started: ClassVar[asyncio.Event]
 
-    async def execute(
+    async def perform(
         self, action: Action, event: OrderEvent, platform_status: str | None
-    ) -> tuple[StoreResponse, bool]:
+    ) -> Performed:
         token = self.require_credentials().reveal()
         EchoingConnector.started.set()
         await EchoingConnector.go.wait()

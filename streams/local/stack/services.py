@@ -76,8 +76,43 @@ class ServiceStatus:
     address: str
 
 
-class KafkaService:
+class JavaService:
+    """A service run as one Java process: started, then waited on until it answers."""
+
+    name: str
+    label: str  # how messages name it
+    process: ManagedProcess
+
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    def answers(self) -> bool:
+        raise NotImplementedError
+
+    def launch(self, command: list[str], cwd: Path) -> None:
+        self.process.start(command, cwd=cwd)
+        try:
+            wait_until(
+                self.ready, START_TIMEOUT_S, f"{self.label} on {self.address}", interval_s=0.5
+            )
+        except StackError as exc:
+            raise StackError(
+                f"{exc}\n--- {self.process.log_file} ---\n{self.process.log_tail()}"
+            ) from exc
+
+    def ready(self) -> bool:
+        if self.process.pid() is None:
+            raise StackError(f"{self.label} exited during start-up:\n{self.process.log_tail()}")
+        return self.answers()
+
+    def status(self) -> ServiceStatus:
+        return ServiceStatus(self.name, self.answers(), self.process.pid(), self.address)
+
+
+class KafkaService(JavaService):
     name = "kafka"
+    label = "Kafka"
 
     def __init__(self, settings: Settings, cache_dir: Path) -> None:
         self.settings = settings
@@ -177,21 +212,7 @@ class KafkaService:
                 cwd=config_dir,
                 what="formatting Kafka storage",
             )
-        self.process.start(
-            self._java_cmd("kafka.Kafka", str(props), heap="-Xmx512m"),
-            cwd=config_dir,
-        )
-        try:
-            wait_until(self.ready, START_TIMEOUT_S, f"Kafka on {self.address}", interval_s=0.5)
-        except StackError as exc:
-            raise StackError(
-                f"{exc}\n--- {self.process.log_file} ---\n{self.process.log_tail()}"
-            ) from exc
-
-    def ready(self) -> bool:
-        if self.process.pid() is None:
-            raise StackError(f"Kafka exited during start-up:\n{self.process.log_tail()}")
-        return self.answers()
+        self.launch(self._java_cmd("kafka.Kafka", str(props), heap="-Xmx512m"), config_dir)
 
     def answers(self) -> bool:
         if not port_open(self.settings.kafka_port):
@@ -205,13 +226,10 @@ class KafkaService:
             return False
         return True
 
-    def status(self) -> ServiceStatus:
-        pid = self.process.pid()
-        return ServiceStatus(self.name, self.answers(), pid, self.address)
 
-
-class RegistryService:
+class RegistryService(JavaService):
     name = "registry"
+    label = "the registry"
 
     def __init__(self, settings: Settings, cache_dir: Path) -> None:
         self.settings = settings
@@ -264,7 +282,7 @@ class RegistryService:
                 f"port {port} is taken by another process; set ORDERSYNC_REGISTRY_URL to another port"
             )
         self.install()
-        self.process.start(
+        self.launch(
             [
                 _java(),
                 "-Xmx384m",
@@ -275,21 +293,8 @@ class RegistryService:
                 "-jar",
                 str(self._runner_jar()),
             ],
-            cwd=self.home,
+            self.home,
         )
-        try:
-            wait_until(
-                self.ready, START_TIMEOUT_S, f"the registry on {self.address}", interval_s=0.5
-            )
-        except StackError as exc:
-            raise StackError(
-                f"{exc}\n--- {self.process.log_file} ---\n{self.process.log_tail()}"
-            ) from exc
-
-    def ready(self) -> bool:
-        if self.process.pid() is None:
-            raise StackError(f"the registry exited during start-up:\n{self.process.log_tail()}")
-        return self.answers()
 
     def answers(self) -> bool:
         try:
@@ -297,10 +302,6 @@ class RegistryService:
                 return bool(resp.status == 200)
         except OSError:
             return False
-
-    def status(self) -> ServiceStatus:
-        pid = self.process.pid()
-        return ServiceStatus(self.name, self.answers(), pid, self.address)
 
 
 class Stack:
