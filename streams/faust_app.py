@@ -135,8 +135,7 @@ def run(app: faust.App, settings: Settings) -> None:
             }
         },
         "root": {"level": settings.log_level.upper(), "handlers": ["console"]},
-        # the registry client (httpx) logs every request at INFO; its answers are cached
-        "loggers": {"httpx": {"level": "WARNING"}},
+        "loggers": {name: {"level": "WARNING"} for name in logs.CHATTY},
     }
     Worker(
         app, loglevel=settings.log_level, quiet=True, logging_config=logging_config

@@ -85,3 +85,35 @@ class RetriedLookups(logging.Filter):
             return True
         record.levelno, record.levelname = logging.DEBUG, "DEBUG"
         return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+# the loggers of libraries that narrate their own work at INFO: every registry request
+# (the schema registry client runs on httpx, which also answers as httpx2)
+CHATTY = ("httpx", "httpx2")
+
+
+def quiet_libraries() -> None:
+    """At the default level a command prints what was asked of it, not its libraries' work."""
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class WarmingBroker(logging.Filter):
+    """librdkafka warns each time a request meets a broker still loading its coordinators
+    — right after start-up — and then retries it: the publish that follows succeeds. A
+    warning it retries past is debug; anything else it says keeps its level."""
+
+    WARMING = ("Coordinator load in progress", "Coordinator not available")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if not message.endswith("retrying") or not any(w in message for w in self.WARMING):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+# where the confluent-kafka clients' own lines go (instead of straight to stderr), so they
+# get the process's format, its redaction and the filter above
+LIBRDKAFKA = logging.getLogger("librdkafka")
+LIBRDKAFKA.addFilter(WarmingBroker())

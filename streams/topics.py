@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from streams import logs
 from streams.errors import ConfigurationError
 from streams.settings import Settings
 
@@ -19,6 +21,12 @@ DLT = "orders.dlt"
 CONFIG = "integrations.config"
 BACKLOG = "orders.backlog"
 MAX_RECORD_BYTES = 2 * 1024 * 1024
+
+
+def kafka_config(settings: Settings, **options: object) -> dict[str, Any]:
+    """A confluent-kafka client's configuration: the cluster, librdkafka's lines sent
+    through the process's logging, and the client's own ``options``."""
+    return {"bootstrap.servers": settings.kafka_bootstrap, "logger": logs.LIBRDKAFKA, **options}
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:
@@ -56,7 +64,7 @@ def topic_specs(settings: Settings) -> list[NewTopic]:
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
     """Create the missing topics; returns the names created. Safe to call repeatedly."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(kafka_config(settings))
     existing = set(admin.list_topics(timeout=timeout_s).topics)
     missing = [spec for spec in topic_specs(settings) if spec.topic not in existing]
     if not missing:

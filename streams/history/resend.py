@@ -244,12 +244,14 @@ class Resender:
         if not wanted:
             return found
         consumer = Consumer(
-            {
-                "bootstrap.servers": self.settings.kafka_bootstrap,
-                "group.id": f"{self.settings.topic_prefix}ordersync-resend",
-                "enable.auto.commit": False,
-                "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
-            }
+            topics.kafka_config(
+                self.settings,
+                **{
+                    "group.id": f"{self.settings.topic_prefix}ordersync-resend",
+                    "enable.auto.commit": False,
+                    "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
+                },
+            )
         )
         try:
             starts, remaining = [], {}

@@ -50,6 +50,10 @@ class LocalProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 90.0) -> None:
+        self.launch()
+        self.wait_ready(timeout_s)
+
+    def launch(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -60,6 +64,7 @@ class LocalProcess:
                 env=self.env,
             )
 
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
         def up() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise StackError(
@@ -213,8 +218,17 @@ class LocalRun:
         return int(http_json(f"{self.sandbox_url}/_stats")["received"])
 
     def start(self) -> None:
+        self.launch()
+        self.wait_ready()
+
+    def launch(self) -> None:
+        # side by side: each spends its first seconds importing and joining its group
         for process in self.processes:
-            process.start()
+            process.launch()
+
+    def wait_ready(self) -> None:
+        for process in self.processes:
+            process.wait_ready()
 
     def stop(self) -> None:
         for process in reversed(self.processes):
@@ -230,7 +244,7 @@ class LocalRun:
             return bool(result["terminal"] >= len(set(event_ids)))
 
         try:
-            wait_until(done, timeout_s, f"{len(event_ids)} events to reach a terminal outcome", 0.5)
+            wait_until(done, timeout_s, f"{len(event_ids)} events to reach a terminal outcome", 0.2)
         except StackError:
             missing = set(event_ids) - set(result.get("events", {}))
             raise StackError(

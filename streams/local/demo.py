@@ -21,8 +21,6 @@ from typing import Any
 
 from streams.local import LocalRun
 from streams.local.stack import Stack
-from streams.ops.integrations import apply_configs, load_configs
-from streams.ops.publish import publish_records
 from streams.records import EventType, IntegrationConfig, now_utc
 from streams.settings import Settings
 from streams.topics import ensure_topics
@@ -131,10 +129,17 @@ def run_demo(settings: Settings, oneshot: bool) -> int:
     local = LocalRun(settings, log_dir, {"ORDERSYNC_SECRET_LOJA_CENTRO_TOKEN": DEMO_SECRET})
     try:
         print("starting the sandbox platform, the history process and a dispatch worker...")
-        local.start()
+        local.launch()
+        # the registry client and the connectors take a second to import: while the
+        # children start, not before
+        from streams.ops.integrations import apply_configs, load_configs
+        from streams.ops.publish import publish_records
+
+        # the worker reads the configs topic as it starts: written meanwhile, they are there
         configs = load_configs(SAMPLES / "integrations.yaml", settings.allowed_networks)
         configs = [_on_port(c, settings.sandbox_port) for c in configs]
         apply_configs(settings, configs)
+        local.wait_ready()
         names = [c.integration_id for c in configs if isinstance(c, IntegrationConfig)]
         _wait_for_configs(local, names)
         events = demo_events(names)

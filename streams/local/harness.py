@@ -146,14 +146,16 @@ class AckedPublisher:
         self.codec = Codec(settings)
         self.topic = settings.topic(topics.EVENTS)
         self.producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": linger_ms,
-                "message.timeout.ms": 600_000,  # rides out a broker's kill and restart
-                "message.max.bytes": 1_048_588,  # the broker's own limit: 1 MB strings fit
-            }
+            topics.kafka_config(
+                settings,
+                **{
+                    "acks": "all",
+                    "enable.idempotence": True,
+                    "linger.ms": linger_ms,
+                    "message.timeout.ms": 600_000,  # rides out a broker's kill and restart
+                    "message.max.bytes": 1_048_588,  # the broker's own limit: 1 MB strings fit
+                },
+            )
         )
         self.acked: list[str] = []
         self.failed: list[str] = []

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from streams import logs
 from streams.errors import OrdersyncError
 from streams.settings import Settings
 
@@ -189,8 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s %(message)s",
         )
-        # the registry client logs every request it makes at INFO: not what was asked for
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logs.quiet_libraries()
         return _dispatch(settings, args)
     except OrdersyncError as exc:
         print(f"ordersync: {exc}", file=sys.stderr)

@@ -57,12 +57,14 @@ def read_dlt(settings: Settings) -> list[Message]:
     """Every record on the dead-letter topic, oldest first per partition."""
     topic = settings.topic(topics.DLT)
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "group.id": f"{settings.topic_prefix}ordersync-dlt-replay",
-            "enable.auto.commit": False,
-            "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
-        }
+        topics.kafka_config(
+            settings,
+            **{
+                "group.id": f"{settings.topic_prefix}ordersync-dlt-replay",
+                "enable.auto.commit": False,
+                "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,
+            },
+        )
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]

@@ -28,8 +28,17 @@ def load_configs(path: Path, allowed: Sequence[IPNetwork] = ()) -> list[Integrat
 
     An entry ``{"integration_id": X, "delete": true}`` becomes the string X (a tombstone).
     """
-    text = path.read_text(encoding="utf-8")
-    data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path}: not UTF-8 at byte {exc.start}") from exc
+    try:
+        data: Any = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        kind = "JSON" if path.suffix == ".json" else "YAML"
+        raise ConfigurationError(f"{path}: not valid {kind}: {exc}") from exc
     if isinstance(data, dict):
         data = data.get("integrations")
     if not isinstance(data, list):

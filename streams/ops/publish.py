@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 import schemas
 from streams import topics
 from streams.codec import Codec
-from streams.errors import FieldError
+from streams.errors import ConfigurationError, FieldError
 from streams.records import order_key
 from streams.settings import Settings
 from streams.validation import parse_event
@@ -61,6 +61,11 @@ def parse_lines(
         if not line.strip():
             continue
         try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:  # bytes the reader kept as surrogates
+            yield number, None, [FieldError("", f"not valid UTF-8 at column {exc.start + 1}")]
+            continue
+        try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             yield number, None, [FieldError("", f"not valid JSON: {exc.msg} at column {exc.colno}")]
@@ -71,15 +76,17 @@ def parse_lines(
 
 def make_producer(settings: Settings) -> Producer:
     return Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "enable.idempotence": True,  # retries never reorder or duplicate one order's events
-            # a producer of instant events: a batch waits at most 1 ms for others to join it
-            # (5 ms was most of an event's way to the broker); under load batches still
-            # fill while earlier ones are in flight
-            "linger.ms": 1,
-            "compression.type": "lz4",
-        }
+        topics.kafka_config(
+            settings,
+            **{
+                "enable.idempotence": True,  # retries never reorder or duplicate an order's events
+                # a producer of instant events: a batch waits at most 1 ms for others to join
+                # it (5 ms was most of an event's way to the broker); under load batches still
+                # fill while earlier ones are in flight
+                "linger.ms": 1,
+                "compression.type": "lz4",
+            },
+        )
     )
 
 
@@ -151,7 +158,15 @@ def _progress_bar(done: int, total: int) -> None:
 
 
 def main_publish(settings: Settings, path: str, strict: bool) -> int:
-    stream = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    try:
+        # bytes that are not UTF-8 reach parse_lines as surrogates: that line is rejected
+        if path == "-":
+            sys.stdin.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+            stream = sys.stdin
+        else:
+            stream = open(path, encoding="utf-8", errors="surrogateescape")  # noqa: SIM115
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read: {exc.strerror}") from exc
     with stream:
         progress = _progress_bar if sys.stderr.isatty() else None
         report = publish_file(settings, stream, strict=strict, progress=progress)
