@@ -2,18 +2,30 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+UV := $(BIN)/uv
+RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 LOCK_FLAGS := --python-version 3.11 --no-header --no-annotate -q
 
 .PHONY: demo test lint typecheck stack-up stack-down stack-status bench chaos clean chromium venv lock
 
-# installs exactly what requirements-dev.lock pins, hashes checked; ordersync itself on top
-$(STAMP): pyproject.toml requirements-dev.lock
+# Every install is exactly what a lock pins, hashes checked. uv (its own pin in
+# requirements-uv.lock, the dev lock's) installs the locks in seconds where pip takes a minute.
+$(UV): requirements-uv.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
-	$(BIN)/pip install -q --no-deps -e .
+	$(BIN)/pip install -q --disable-pip-version-check --require-hashes --no-deps -r requirements-uv.lock
+	touch $(UV)
+
+# what the product runs (the demo needs no more): requirements.lock, then ordersync itself
+$(RUNTIME): $(UV) pyproject.toml requirements.lock
+	$(UV) pip install -q --python $(BIN)/python --require-hashes -r requirements.lock
+	$(UV) pip install -q --python $(BIN)/python --no-deps -e .
+	touch $(RUNTIME)
+
+# and the development tools, for make test
+$(STAMP): $(RUNTIME) requirements-dev.lock
+	$(UV) pip install -q --python $(BIN)/python --require-hashes -r requirements-dev.lock
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,9 +37,12 @@ lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements.lock --generate-hashes \
 		--upgrade $(LOCK_FLAGS) -o lock.new
 	head -2 requirements-dev.lock > lock.head && cat lock.head lock.new > requirements-dev.lock
+	head -2 requirements-uv.lock > lock.head
+	awk '/^uv==/{p=1} p{print} p && !/\\$$/{exit}' requirements-dev.lock > lock.new
+	cat lock.head lock.new > requirements-uv.lock
 	rm lock.head lock.new
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(BIN)/ordersync demo
 
 # the report page's browser test drives Debian's Chromium (Playwright's own download is not used)

@@ -28,6 +28,12 @@ def test_the_dev_lock_pins_the_runtime_lock_alike() -> None:
     assert all("--hash=sha256:" in line for line in _pin_lines("requirements-dev.lock"))
 
 
+def test_make_installs_the_locks_with_the_uv_the_dev_lock_pins() -> None:
+    (uv,) = [block.strip() for block in _pin_lines("requirements-uv.lock")]
+    dev = [block.strip() for block in _pin_lines("requirements-dev.lock")]
+    assert uv.startswith("uv==") and uv in dev and "--hash=sha256:" in uv
+
+
 def _pin_lines(name: str) -> list[str]:
     """Each pin with its continuation lines."""
     text = (ROOT / name).read_text()

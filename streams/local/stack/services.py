@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 import shutil
 import socket
-import subprocess
 import tarfile
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +48,15 @@ logger.apache.level = WARN
 logger.raft.name = kafka.server.KafkaRaftServer
 logger.raft.level = INFO
 """
+
+
+def cluster_id() -> str:
+    """A new KRaft cluster id, as ``kafka-storage random-uuid`` makes one (without its JVM):
+    16 random bytes in URL-safe base64, never starting with a dash."""
+    while True:
+        uuid = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+        if not uuid.startswith("-"):
+            return uuid
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -195,19 +206,9 @@ class KafkaService(JavaService):
         props = config_dir / "server.properties"
         props.write_text(self._properties())
         if not (self.data_dir / "meta.properties").exists():
-            cluster_id = (
-                subprocess.run(
-                    self._java_cmd("kafka.tools.StorageTool", "random-uuid"),
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                .stdout.strip()
-                .splitlines()[-1]
-            )
             run_checked(
                 self._java_cmd(
-                    "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)
+                    "kafka.tools.StorageTool", "format", "-t", cluster_id(), "-c", str(props)
                 ),
                 cwd=config_dir,
                 what="formatting Kafka storage",
@@ -313,10 +314,13 @@ class Stack:
         self.registry = RegistryService(settings, cache)
 
     def up(self) -> None:
+        # Kafka's resolution fetches Maven's own plugins first; then the registry's fetch and
+        # both start-ups run side by side (one Maven at a time writes the local repository)
         self.kafka.install()
-        self.registry.install()
-        self.kafka.start()
-        self.registry.start()
+        with ThreadPoolExecutor(2, thread_name_prefix="stack") as pool:
+            started = [pool.submit(self.kafka.start), pool.submit(self.registry.start)]
+            for future in started:
+                future.result()
 
     def down(self) -> None:
         self.registry.process.stop()
