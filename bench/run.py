@@ -46,7 +46,7 @@ from bench.profile import Profiler, summary
 from connectors.emulators.sandbox import Bucket, Latency
 from connectors.emulators.sandbox import StoreModel as Model
 from streams.local import LocalProcess, LocalRun, serve_sandbox_stores, side_stack_settings
-from streams.local.harness import AckedPublisher, Fault, Sandbox, record
+from streams.local.harness import AckedPublisher, Fault, Sandbox, console_logging, record
 from streams.local.stack import Stack
 from streams.local.stack.process import wait_until
 from streams.settings import Settings
@@ -456,6 +456,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    console_logging()
     settings = bench_settings()
     bench = Bench(settings)
     print(f"bench: {'quick' if QUICK else 'full'} run, seed {SEED}", flush=True)

@@ -51,7 +51,7 @@ from streams.local import (
     serve_sandbox_stores,
     side_stack_settings,
 )
-from streams.local.harness import AckedPublisher, lifecycle_records
+from streams.local.harness import AckedPublisher, console_logging, lifecycle_records
 from streams.local.stack import Stack
 from streams.local.stack.process import StackError, wait_until
 from streams.local.stack.services import port_open
@@ -494,6 +494,7 @@ class Chaos:
 
 
 def main() -> int:
+    console_logging()
     settings = chaos_settings()
     chaos = Chaos(settings)
     chaos.note(

@@ -12,6 +12,7 @@ publisher, record factories, and the sandbox platform's faults and models as dat
 
 from __future__ import annotations
 
+import logging
 import time
 import urllib.request
 import uuid
@@ -24,7 +25,7 @@ from confluent_kafka import KafkaException, Producer
 
 import schemas
 from connectors.emulators.sandbox import StoreModel
-from streams import topics
+from streams import logs, topics
 from streams.codec import Codec
 from streams.ops.client import http_json
 from streams.records import EventType, order_key
@@ -138,6 +139,17 @@ def lifecycle_records(
 
 
 # -- publishing ------------------------------------------------------------------------
+def console_logging() -> None:
+    """bench and chaos print their own progress; beside it, what the libraries warn of
+    (librdkafka's lines while a broker is killed) with the time, in the same form."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logs.quiet_libraries()
+
+
 class AckedPublisher:
     """Publishes, and keeps the ids the broker acknowledged (those are "published") and
     when each record was handed to the producer."""
