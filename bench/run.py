@@ -50,7 +50,7 @@ from streams.local.harness import AckedPublisher, Fault, Sandbox, console_loggin
 from streams.local.stack import Stack
 from streams.local.stack.process import wait_until
 from streams.settings import Settings
-from streams.topics import ensure_topics
+from streams.topics import ensure_topics, kafka_config
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -328,7 +328,7 @@ class Bench:
 def create_topics(settings: Settings, names: list[str]) -> None:
     from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+    admin = AdminClient(kafka_config(settings))
     futures = admin.create_topics([NewTopic(n, settings.partitions, 1) for n in names])
     for future in futures.values():
         future.result(30)

@@ -426,9 +426,7 @@ class Chaos:
 
     def input_events(self, settings: Settings) -> int:
         """Records on the input topic, read back from the broker."""
-        consumer = Consumer(
-            {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "chaos-count"}
-        )
+        consumer = Consumer(topics.kafka_config(settings, {"group.id": "chaos-count"}))
         total = 0
         topic = settings.topic(topics.EVENTS)
         for partition in range(settings.partitions):

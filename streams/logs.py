@@ -69,7 +69,21 @@ def json_handler() -> logging.Handler:
     return handler
 
 
-class RetriedLookups(logging.Filter):
+class RetriedByTheLibrary(logging.Filter):
+    """A line a library writes as a warning or an error about a step it then retries is
+    debug: written only when the process logs at debug. Each subclass says which lines."""
+
+    def retried(self, record: logging.LogRecord) -> bool:
+        raise NotImplementedError
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self.retried(record):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+class RetriedLookups(RetriedByTheLibrary):
     """aiokafka logs each failed group-coordinator lookup at ERROR and then retries it: a
     worker starting while the broker warms up wrote three error lines for nothing. A
     lookup failure aiokafka retries is debug; one it gives up on stays an error."""
@@ -77,14 +91,11 @@ class RetriedLookups(logging.Filter):
     LOGGER = "aiokafka.consumer.group_coordinator"
     MESSAGE = "Group Coordinator Request failed"
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def retried(self, record: logging.LogRecord) -> bool:
         if record.name != self.LOGGER or not str(record.msg).startswith(self.MESSAGE):
-            return True
+            return False
         error = record.args[0] if isinstance(record.args, tuple) and record.args else None
-        if not getattr(error, "retriable", False):
-            return True
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return bool(getattr(error, "retriable", False))
 
 
 # the loggers of libraries that narrate their own work at INFO: every registry request
@@ -98,19 +109,16 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-class WarmingBroker(logging.Filter):
+class WarmingBroker(RetriedByTheLibrary):
     """librdkafka warns each time a request meets a broker still loading its coordinators
     — right after start-up — and then retries it: the publish that follows succeeds. A
     warning it retries past is debug; anything else it says keeps its level."""
 
     WARMING = ("Coordinator load in progress", "Coordinator not available")
 
-    def filter(self, record: logging.LogRecord) -> bool:
+    def retried(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if not message.endswith("retrying") or not any(w in message for w in self.WARMING):
-            return True
-        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-        return logging.getLogger().isEnabledFor(logging.DEBUG)
+        return message.endswith("retrying") and any(w in message for w in self.WARMING)
 
 
 # where the confluent-kafka clients' own lines go (instead of straight to stderr), so they

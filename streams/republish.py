@@ -25,7 +25,7 @@ class Republisher:
         self.codec = codec
         self.events_topic = settings.topic(topics.EVENTS)
         self.outcomes_topic = settings.topic(topics.OUTCOMES)
-        self.producer = Producer(topics.kafka_config(settings, **{"enable.idempotence": True}))
+        self.producer = Producer(topics.kafka_config(settings, {"enable.idempotence": True}))
 
     def republish(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -23,10 +24,14 @@ BACKLOG = "orders.backlog"
 MAX_RECORD_BYTES = 2 * 1024 * 1024
 
 
-def kafka_config(settings: Settings, **options: object) -> dict[str, Any]:
+def kafka_config(settings: Settings, options: Mapping[str, object] | None = None) -> dict[str, Any]:
     """A confluent-kafka client's configuration: the cluster, librdkafka's lines sent
     through the process's logging, and the client's own ``options``."""
-    return {"bootstrap.servers": settings.kafka_bootstrap, "logger": logs.LIBRDKAFKA, **options}
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap,
+        "logger": logs.LIBRDKAFKA,
+        **(options or {}),
+    }
 
 
 def topic_specs(settings: Settings) -> list[NewTopic]:

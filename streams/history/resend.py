@@ -246,7 +246,7 @@ class Resender:
         consumer = Consumer(
             topics.kafka_config(
                 self.settings,
-                **{
+                {
                     "group.id": f"{self.settings.topic_prefix}ordersync-resend",
                     "enable.auto.commit": False,
                     "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,

@@ -34,6 +34,18 @@ from streams.settings import Settings
 NOW = datetime.now(UTC)
 
 
+# -- console ---------------------------------------------------------------------------
+def console_logging() -> None:
+    """bench and chaos print their own progress; beside it, what the libraries warn of
+    (librdkafka's lines while a broker is killed) with the time, in the same form."""
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    logs.quiet_libraries()
+
+
 # -- records ---------------------------------------------------------------------------
 ACCESS_KEY = "35261112345678000199550010000012341000012345"
 
@@ -139,17 +151,6 @@ def lifecycle_records(
 
 
 # -- publishing ------------------------------------------------------------------------
-def console_logging() -> None:
-    """bench and chaos print their own progress; beside it, what the libraries warn of
-    (librdkafka's lines while a broker is killed) with the time, in the same form."""
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        datefmt="%H:%M:%S",
-    )
-    logs.quiet_libraries()
-
-
 class AckedPublisher:
     """Publishes, and keeps the ids the broker acknowledged (those are "published") and
     when each record was handed to the producer."""
@@ -160,7 +161,7 @@ class AckedPublisher:
         self.producer = Producer(
             topics.kafka_config(
                 settings,
-                **{
+                {
                     "acks": "all",
                     "enable.idempotence": True,
                     "linger.ms": linger_ms,

@@ -59,7 +59,7 @@ def read_dlt(settings: Settings) -> list[Message]:
     consumer = Consumer(
         topics.kafka_config(
             settings,
-            **{
+            {
                 "group.id": f"{settings.topic_prefix}ordersync-dlt-replay",
                 "enable.auto.commit": False,
                 "fetch.message.max.bytes": topics.MAX_RECORD_BYTES,

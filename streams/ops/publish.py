@@ -78,7 +78,7 @@ def make_producer(settings: Settings) -> Producer:
     return Producer(
         topics.kafka_config(
             settings,
-            **{
+            {
                 "enable.idempotence": True,  # retries never reorder or duplicate an order's events
                 # a producer of instant events: a batch waits at most 1 ms for others to join
                 # it (5 ms was most of an event's way to the broker); under load batches still
