@@ -43,6 +43,15 @@ changelog would, once restarted, send that update again after later ones: the st
 see the order move backwards. ``ConfirmedTable`` hands back the write of its last
 assignment, for the dispatcher to wait for.
 
+**Requests counted.** Every request aiokafka sends to a broker is counted by its kind
+(``ordersync_kafka_requests_total{api="Produce"}``): how many produce and fetch round trips
+an event costs is a figure of the bench and of monitoring, and aiokafka keeps no count.
+
+**A monitor that counts nothing per record.** Faust's ``Monitor`` keeps statistics of every
+record read, handled, acknowledged and sent, and of every table read and write, for its own
+web views, which ordersync does not serve (its metrics are its own ``/metrics``):
+``QuietMonitor`` leaves those per-record hooks empty.
+
 **Idle fetches.** A fetch waits at most ``max wait`` for ``min bytes``: the short waits
 that keep a busy worker's fetches near (5 ms) had an idle worker and its broker answer 200
 empty fetches a second, a fifth of a core each. After three empty fetches in a row the
@@ -59,15 +68,19 @@ from importlib import metadata
 from typing import Any, cast
 
 import faust
+from aiokafka import conn as aiokafka_conn
 from aiokafka.consumer import consumer as aiokafka_consumer
 from aiokafka.consumer import fetcher
 from aiokafka.record import default_records
 from aiokafka.record.memory_records import MemoryRecords
+from faust.sensors import Monitor
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP, FutureMessage
+from faust.types import TP
 
+from streams import metrics
 from streams.errors import ConfigurationError
+from streams.producer import ConfirmedProducer
 
 SCHEME = "ordersync-kafka"
 log = logging.getLogger(__name__)
@@ -198,6 +211,38 @@ class Consumer(faust_aiokafka.Consumer):
         return super()._new_offset(tp)
 
 
+class QuietMonitor(Monitor):
+    """Faust's monitor without its per-record statistics (nothing reads them)."""
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(
+        self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None
+    ) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_table_get(self, table: Any, key: Any) -> None:
+        return None
+
+    def on_table_set(self, table: Any, key: Any, value: Any) -> None:
+        return None
+
+    def on_send_initiated(
+        self, producer: Any, topic: str, message: Any, keysize: int, valsize: int
+    ) -> None:
+        return None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        return None
+
+
 class Transport(faust_aiokafka.Transport):
     Consumer = Consumer
 
@@ -305,9 +350,30 @@ class AdaptiveFetcher(fetcher.Fetcher):  # type: ignore[misc]
 
 
 class ConfirmedTable(faust.Table[bytes, bytes]):
-    """A Faust table that hands back the changelog write of its last assignment."""
+    """A Faust table that hands back the changelog write of its last assignment, made by a
+    ``ConfirmedProducer`` when one is given (``producer``), by Faust's producer otherwise."""
 
     last_write: asyncio.Future[Any] | None = None
+    producer: ConfirmedProducer | None = None
+
+    def on_key_set(self, key: Any, value: Any) -> None:
+        # every assignment comes through here; the write resolves when the broker has it
+        if self.producer is None:
+            super().on_key_set(key, value)
+            return
+        partition = self.partition_for_key(key)  # the partition of the event handled
+        if partition is None:
+            raise RuntimeError(f"{self.name}: an assignment outside of an event's handling")
+        # the same bytes Faust would write (its recovery reads them), through librdkafka;
+        # the in-memory store keeps no persisted offset, so Faust's callback has nothing to do
+        topic = self.changelog_topic
+        raw_key, _ = topic.prepare_key(key, self.key_serializer)
+        raw_value, _ = topic.prepare_value(value, self.value_serializer)
+        self.last_write = self.producer.send(
+            topic.get_topic_name(), raw_key, raw_value, (), partition
+        )
+        self._maybe_set_key_ttl(key, partition)
+        self._sensor_on_set(self, key, value)
 
     def send_changelog(
         self,
@@ -316,9 +382,7 @@ class ConfirmedTable(faust.Table[bytes, bytes]):
         value: Any,
         key_serializer: Any = None,
         value_serializer: Any = None,
-    ) -> FutureMessage:
-        # every assignment comes through here (Table.on_key_set); the future resolves
-        # when the broker has the record
+    ) -> Any:
         write = super().send_changelog(partition, key, value, key_serializer, value_serializer)
         self.last_write = write
         return write
@@ -331,6 +395,22 @@ def producer_of(app: faust.App) -> Any:
     return app.producer._ensure_producer()  # type: ignore[attr-defined]
 
 
+def _counted(send: Callable[..., Any]) -> Callable[..., Any]:
+    children: dict[type, Any] = {}
+
+    def send_counted(self: Any, request: Any, expect_response: bool = True) -> Any:
+        kind = type(request)
+        child = children.get(kind)
+        if child is None:  # "ProduceRequest_v7" -> "Produce"
+            child = children[kind] = metrics.KAFKA_REQUESTS.labels(
+                kind.__name__.split("Request")[0]
+            )
+        child.inc()
+        return send(self, request, expect_response)
+
+    return send_counted
+
+
 def register() -> None:
     """Make ``ordersync-kafka://host:port`` name this transport, with lenient header names
     and adaptive fetch waits; refuse versions this module was not written for."""
@@ -338,3 +418,7 @@ def register() -> None:
     drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
     fetcher.MemoryRecords = LenientMemoryRecords
     aiokafka_consumer.Fetcher = AdaptiveFetcher
+    if not hasattr(aiokafka_conn.AIOKafkaConnection.send, "__wrapped__"):
+        counted = _counted(aiokafka_conn.AIOKafkaConnection.send)
+        counted.__wrapped__ = aiokafka_conn.AIOKafkaConnection.send  # type: ignore[attr-defined]
+        aiokafka_conn.AIOKafkaConnection.send = counted

@@ -220,17 +220,16 @@ class DispatchOutcome:
         and, when it is terminal, its idempotent id."""
         topic, partition, offset = message.origin
         resend_of = message.resend_of or self.resend_of
-        stamped = replace(
-            self,
-            source_topic=topic,
-            source_partition=partition,
-            source_offset=offset,
-            resend_of=resend_of,
-        )
-        if stamped.terminal:
+        changes: dict[str, Any] = {
+            "source_topic": topic,
+            "source_partition": partition,
+            "source_offset": offset,
+            "resend_of": resend_of,
+        }
+        if self.terminal:
             key = self.event_id or f"{topic}:{partition}:{offset}"
-            stamped = replace(stamped, outcome_id=terminal_outcome_id(self.tenant, key, resend_of))
-        return stamped
+            changes["outcome_id"] = terminal_outcome_id(self.tenant, key, resend_of)
+        return replace(self, **changes)
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> DispatchOutcome:

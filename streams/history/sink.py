@@ -51,10 +51,10 @@ class HistorySink:
         self, outcomes: Sequence[DispatchOutcome]
     ) -> list[DispatchOutcome]:
         """Drop a terminal outcome the history already holds (same idempotent id)."""
-        terminal_ids = [o.outcome_id for o in outcomes if o.terminal]
+        terminals = [o for o in outcomes if o.terminal]
         seen: set[str] = set()
-        if terminal_ids:
-            seen = await asyncio.to_thread(self.store.existing_outcome_ids, terminal_ids)
+        if terminals:
+            seen = await asyncio.to_thread(self.store.existing_outcome_ids, terminals)
         kept = []
         for outcome in outcomes:
             if outcome.terminal:

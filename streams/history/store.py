@@ -64,14 +64,22 @@ class HistoryStore:
                 "status_send_history", rows, column_names=list(COLUMNS), settings=settings
             )
 
-    def existing_outcome_ids(self, ids: Sequence[str]) -> set[str]:
-        if not ids:
+    def existing_outcome_ids(self, terminals: Sequence[DispatchOutcome]) -> set[str]:
+        """The ids of ``terminals`` the history holds already.
+
+        Looked up within the outcomes' orders: the table is sorted by order, so the lookup
+        reads only their granules, not every outcome id ever written (which grew with the
+        table, on every batch).
+        """
+        if not terminals:
             return set()
+        orders = sorted({(o.tenant, o.integration, o.platform_order_id) for o in terminals})
         with self._lock:
             result = self.client.query(
                 "SELECT DISTINCT toString(outcome_id) FROM status_send_history "
-                "WHERE outcome_id IN {ids:Array(UUID)}",
-                parameters={"ids": list(ids)},
+                "WHERE (tenant, integration, platform_order_id) IN {orders:Array(Tuple(String, String, String))} "
+                "AND outcome_id IN {ids:Array(UUID)}",
+                parameters={"orders": orders, "ids": [o.outcome_id for o in terminals]},
             )
         return {row[0] for row in result.result_rows}
 

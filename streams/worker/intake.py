@@ -107,11 +107,11 @@ class Intake:
         event.ack()
 
     def _observe(self, message: SourceMessage) -> None:
-        metrics.EVENTS_IN.labels(message.topic).inc()
+        metrics.child(metrics.EVENTS_IN, message.topic).inc()
         with suppress(Exception):  # highwater is unknown until the first fetch
             end = self.app.consumer.highwater(TP(message.topic, message.partition))
             behind = max(0, end - message.offset - 1)
-            metrics.CONSUMER_LAG.labels(message.topic, str(message.partition)).set(behind)
+            metrics.child(metrics.CONSUMER_LAG, message.topic, str(message.partition)).set(behind)
 
 
 class DueIntake(Intake):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -35,15 +37,23 @@ CONSUMER_LAG = Gauge(
 SENT_LIKE = {Outcome.SENT, Outcome.RETRY_SCHEDULED, Outcome.DEAD_LETTERED}
 
 
+@lru_cache(maxsize=4096)
+def child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once: the client checks and builds its key on
+    every call, and each event asks for several (the labels' values are few: topics,
+    partitions, outcomes, reasons, platforms)."""
+    return metric.labels(*labels)
+
+
 def observe_handled(handled: Handled, published_at: float | None) -> None:
     for outcome in handled.outcomes:
-        DECISIONS.labels(outcome.outcome.value, outcome.reason_code).inc()
+        child(DECISIONS, outcome.outcome.value, outcome.reason_code).inc()
         if outcome.action and outcome.outcome in SENT_LIKE and outcome.attempt > 0:
-            SENDS.labels(outcome.platform, outcome.outcome.value).inc()
+            child(SENDS, outcome.platform, outcome.outcome.value).inc()
             if outcome.outcome is Outcome.SENT and published_at:
                 DELIVERY_LATENCY.observe(max(0.0, time.time() - published_at))
     if handled.retry is not None:
-        RETRIES.labels(handled.retry.topic).inc()
+        child(RETRIES, handled.retry.topic).inc()
     for dead in handled.dead_letters:
         reason = dict(dead.headers).get(ERROR_REASON, b"").decode()
-        DEAD_LETTERS.labels(reason).inc()
+        child(DEAD_LETTERS, reason).inc()

@@ -40,6 +40,18 @@ def test_migrations_are_idempotent_and_batches_deduplicate(tmp_path: Path) -> No
     assert rows[0]["http_status"] == 200 and rows[0]["latency_ms"] == 3.25
 
 
+def test_held_terminal_ids_are_found_within_their_orders(tmp_path: Path) -> None:
+    store = HistoryStore(f"chdb://{tmp_path / 'ch'}")
+    store.migrate()
+    held = [outcome("e1"), replace(outcome("e2"), platform_order_id="P2")]
+    store.insert_outcomes(held, dedup_token="orders.outcomes:0:0-1:2")
+    other_order = replace(outcome("e3"), platform_order_id="P3", outcome_id=held[0].outcome_id)
+    asked = [*held, outcome("e4"), other_order]
+    # the same id in another order is not the outcome held: ids are per event, events per order
+    assert store.existing_outcome_ids(asked) == {o.outcome_id for o in held}
+    assert store.existing_outcome_ids([]) == set()
+
+
 def test_views_answer_the_report_questions(tmp_path: Path) -> None:
     store = HistoryStore(f"chdb://{tmp_path / 'ch'}")
     store.migrate()

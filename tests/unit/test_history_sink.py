@@ -33,9 +33,9 @@ class RefusingStore:
             raise ConnectionError("ClickHouse is unreachable")
         self.rows.setdefault(dedup_token, list(outcomes))  # a repeated token is dropped
 
-    def existing_outcome_ids(self, ids: Sequence[str]) -> set[str]:
+    def existing_outcome_ids(self, terminals: Sequence[DispatchOutcome]) -> set[str]:
         held = {o.outcome_id for rows in self.rows.values() for o in rows}
-        return held & set(ids)
+        return held & {o.outcome_id for o in terminals}
 
 
 def outcome(n: int) -> DispatchOutcome:
