@@ -1,5 +1,5 @@
-"""What both Faust apps share: how one is built, raw topics, the HTTP API task, and
-running it with JSON logs.
+"""What both Faust apps share: how one is built, raw topics, the HTTP API task, reliable
+sends, and running it with JSON logs.
 
 Records -> topics -> tables -> agents; each agent is a thin loop around a plain object
 (``streams.worker``'s ``Intake`` and ``Dispatcher``, ``streams.history``'s ``HistorySink``)
@@ -16,8 +16,11 @@ from typing import Any
 import faust
 import uvloop
 from aiohttp import web
+from aiokafka.errors import KafkaError
+from faust.exceptions import ProducerSendError
 
 from streams import faust_internals, logs, topics
+from streams.headers import VALUE_DROPPED
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,38 @@ def start_web(app: faust.App, web_app: web.Application, host: str, port: int) ->
         log.info("%s API listening on http://%s:%d", app.conf.id, host, port)
 
     app.task(serve)  # called, not as a decorator: Faust's decorators are untyped
+
+
+async def send_reliably(
+    topic: faust.TopicT,
+    key: bytes | None,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]],
+    partition: int | None = None,
+) -> None:
+    """Send, retrying until the producer takes it: the event is not acknowledged before.
+
+    A record too large for the producer can never go; it is replaced by a marker that
+    names its size, so the loss is visible instead of silent.
+    """
+    backoff = 0.1
+    while True:
+        try:
+            delivery = await topic.send(key=key, value=value, headers=headers, partition=partition)
+            # the broker has it: only then may the order's state move on (shielded, as
+            # a cancelled sender must leave the delivery's future to the producer)
+            await asyncio.shield(delivery)
+            return
+        except (ProducerSendError, KafkaError) as exc:
+            if "MessageSizeTooLarge" in repr(exc.__cause__ or exc):
+                size = len(value or b"")
+                log.error("record of %d bytes too large for %s; sending a marker", size, topic)
+                value = None
+                headers = [*headers, (VALUE_DROPPED, str(size).encode())]
+                continue
+            log.exception("could not send to %s; retrying in %.1fs", topic, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
 
 
 def run(app: faust.App, settings: Settings) -> None:

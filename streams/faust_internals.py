@@ -76,11 +76,10 @@ from aiokafka.record.memory_records import MemoryRecords
 from faust.sensors import Monitor
 from faust.transport import drivers
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from faust.types import TP
+from faust.types import TP, FutureMessage
 
 from streams import metrics
 from streams.errors import ConfigurationError
-from streams.producer import ConfirmedProducer
 
 SCHEME = "ordersync-kafka"
 log = logging.getLogger(__name__)
@@ -350,30 +349,9 @@ class AdaptiveFetcher(fetcher.Fetcher):  # type: ignore[misc]
 
 
 class ConfirmedTable(faust.Table[bytes, bytes]):
-    """A Faust table that hands back the changelog write of its last assignment, made by a
-    ``ConfirmedProducer`` when one is given (``producer``), by Faust's producer otherwise."""
+    """A Faust table that hands back the changelog write of its last assignment."""
 
     last_write: asyncio.Future[Any] | None = None
-    producer: ConfirmedProducer | None = None
-
-    def on_key_set(self, key: Any, value: Any) -> None:
-        # every assignment comes through here; the write resolves when the broker has it
-        if self.producer is None:
-            super().on_key_set(key, value)
-            return
-        partition = self.partition_for_key(key)  # the partition of the event handled
-        if partition is None:
-            raise RuntimeError(f"{self.name}: an assignment outside of an event's handling")
-        # the same bytes Faust would write (its recovery reads them), through librdkafka;
-        # the in-memory store keeps no persisted offset, so Faust's callback has nothing to do
-        topic = self.changelog_topic
-        raw_key, _ = topic.prepare_key(key, self.key_serializer)
-        raw_value, _ = topic.prepare_value(value, self.value_serializer)
-        self.last_write = self.producer.send(
-            topic.get_topic_name(), raw_key, raw_value, (), partition
-        )
-        self._maybe_set_key_ttl(key, partition)
-        self._sensor_on_set(self, key, value)
 
     def send_changelog(
         self,
@@ -382,7 +360,9 @@ class ConfirmedTable(faust.Table[bytes, bytes]):
         value: Any,
         key_serializer: Any = None,
         value_serializer: Any = None,
-    ) -> Any:
+    ) -> FutureMessage:
+        # every assignment comes through here (Table.on_key_set); the future resolves
+        # when the broker has the record
         write = super().send_changelog(partition, key, value, key_serializer, value_serializer)
         self.last_write = write
         return write

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Any
 
 import faust
 from aiohttp import web
@@ -19,7 +18,6 @@ from streams import faust_internals, metrics, topics
 from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.codec import Codec
 from streams.faust_app import faust_app, freeze_start_up_heap, raw_topic, start_web
-from streams.producer import ConfirmedProducer
 from streams.settings import Settings
 from streams.worker import backlog
 from streams.worker.configs import IntegrationConfigs
@@ -67,14 +65,10 @@ def build_worker(settings: Settings) -> faust.App:
     parked_topic = raw_topic(app, settings.topic(topics.PARKED))
     outcomes_topic = raw_topic(app, settings.topic(topics.OUTCOMES))
     backlog_topic = raw_topic(app, settings.topic(topics.BACKLOG))
-    # what the worker writes per event (outcomes, records, the order's state) goes
-    # through librdkafka; Faust's producer keeps the rare backlog snapshot
-    producer = ConfirmedProducer(settings)
-    written = [
-        outcomes_topic.get_topic_name(),
-        *(t.get_topic_name() for t in [*retry_topics, parked_topic]),
-        settings.topic(topics.DLT),
-    ]
+    records = {
+        t.get_topic_name(): t
+        for t in [*retry_topics, parked_topic, raw_topic(app, settings.topic(topics.DLT))]
+    }
     # per-order state, changelogged and co-partitioned with the order topics
     order_table = faust_internals.ConfirmedTable(
         app,
@@ -84,7 +78,6 @@ def build_worker(settings: Settings) -> faust.App:
         key_type=bytes,
         value_type=bytes,
     )
-    order_table.producer = producer
     app.tables.add(order_table)
     configs = IntegrationConfigs(settings, codec)
     dispatcher = Dispatcher(
@@ -93,7 +86,7 @@ def build_worker(settings: Settings) -> faust.App:
         configs,
         ConnectorPool(settings),
         OrderStates(order_table),
-        OutcomePublisher(codec, producer, outcomes_topic.get_topic_name()),
+        OutcomePublisher(codec, outcomes_topic, records),
     )
     report = backlog.BacklogReport(
         dispatcher.stores, configs.tenant_of, backlog.worker_id(), backlog.INTERVAL_S
@@ -119,15 +112,11 @@ def build_worker(settings: Settings) -> faust.App:
         await configs.ready.wait()
         # The first send to a topic waits for its metadata, and every event sending then
         # waited with it: 135-200 ms for the first ones, a second's backlog at 1,000/s.
-        producer.start(asyncio.get_running_loop())
+        producer = faust_internals.producer_of(app)
+        written = [outcomes_topic, backlog_topic, *records.values(), order_table.changelog_topic]
         try:
-            await asyncio.wait_for(
-                faust_internals.producer_of(app).partitions_for(backlog_topic.get_topic_name()),
-                10,
-            )
-            await asyncio.to_thread(
-                producer.warm, [*written, order_table.changelog_topic.get_topic_name()], 10
-            )
+            for topic in written:
+                await asyncio.wait_for(producer.partitions_for(topic.get_topic_name()), 10)
             await asyncio.to_thread(
                 codec.prepare,
                 writes=[
@@ -149,10 +138,6 @@ def build_worker(settings: Settings) -> faust.App:
             await backlog_topic.send(key=report.worker.encode(), value=value)
 
     # called, not as decorators: Faust's decorators are untyped
-    async def close_producer(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        await asyncio.to_thread(producer.close)  # the consumer stopped: what was sent, waited for
-
-    app.on_before_shutdown.connect(close_producer)
     app.task(read_configs)
     app.task(settle)
     app.timer(backlog.INTERVAL_S)(report_backlog)

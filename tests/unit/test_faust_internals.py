@@ -11,6 +11,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from intervaltree import IntervalTree
 
+from streams import faust_internals
 from streams.faust_internals import Consumer, ConsumerThread
 
 PARTITION = TP("orders.events", 0)
@@ -125,3 +126,36 @@ def test_fetches_wait_long_after_three_empty_ones_and_short_again_with_records(
 
     seen = [asyncio.run(fetch()) for _ in range(4)]
     assert seen == [(4096, 5), (4096, 5), AdaptiveFetcher.IDLE, (4096, 5)]
+
+
+def test_kafka_requests_are_counted_by_kind() -> None:
+    from prometheus_client import REGISTRY
+
+    class ProduceRequest_v7:  # noqa: N801 - named as aiokafka names its requests
+        pass
+
+    sent: list[object] = []
+
+    def send(connection: object, request: object, expect_response: bool = True) -> str:
+        sent.append(request)
+        return "answer"
+
+    def produced() -> float:
+        value = REGISTRY.get_sample_value("ordersync_kafka_requests_total", {"api": "Produce"})
+        return value or 0.0
+
+    before = produced()
+    counted = faust_internals._counted(send)
+    request = ProduceRequest_v7()
+    assert counted(object(), request) == "answer"
+    assert counted(object(), request, False) == "answer"
+    assert sent == [request, request]
+    assert produced() == before + 2
+
+
+def test_the_quiet_monitor_keeps_no_per_record_statistics() -> None:
+    monitor = faust_internals.QuietMonitor()
+    monitor.on_message_in(None, 0, None)
+    monitor.on_table_set(None, b"k", b"v")
+    assert monitor.messages_received_total == 0
+    assert not monitor.tables

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
-
-from streams.headers import DUE, VALUE_DROPPED
+from streams.headers import DUE
 from streams.records import Outcome
 from streams.worker.intake import DueIntake, Intake, source_message
 from streams.worker.messages import Handled, OutgoingRecord, SourceMessage
@@ -150,9 +148,15 @@ def test_a_retry_record_starts_at_its_due_time_and_does_not_hold_the_next() -> N
 def test_the_publisher_sends_outcomes_then_dead_letters_then_the_retry_or_parked_record() -> None:
     sent: list[str] = []
 
-    class Producer:
-        def send(self, topic: str, *args: Any) -> asyncio.Future[None]:
-            sent.append(topic)
+    class Topic:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def get_topic_name(self) -> str:
+            return self.name
+
+        async def send(self, **kwargs: Any) -> Any:
+            sent.append(self.name)
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             future.set_result(None)
             return future
@@ -170,33 +174,11 @@ def test_the_publisher_sends_outcomes_then_dead_letters_then_the_retry_or_parked
     def record(topic: str) -> OutgoingRecord:
         return OutgoingRecord(topic, b"k", b"v", [])
 
-    publisher = OutcomePublisher(Codec(), Producer(), "outcomes")  # type: ignore[arg-type]
+    records = {name: Topic(name) for name in ("dlt", "retry", "parked")}
+    publisher = OutcomePublisher(Codec(), Topic("outcomes"), records)  # type: ignore[arg-type]
     handled = Handled([Outcome_(), Outcome_()], retry=record("retry"), dead_letters=[record("dlt")])  # type: ignore[list-item]
     asyncio.run(publisher(handled))
     assert sent == ["outcomes", "outcomes", "dlt", "retry"]
     sent.clear()
     asyncio.run(publisher(Handled(parked=record("parked"))))
     assert sent == ["parked"]
-
-
-def test_the_publisher_sends_a_refused_record_again_and_a_too_large_one_as_a_marker() -> None:
-    attempts: list[tuple[bytes | None, list[tuple[str, bytes]]]] = []
-    answers = [KafkaError.REQUEST_TIMED_OUT, KafkaError.MSG_SIZE_TOO_LARGE, None]
-
-    class Producer:
-        def send(
-            self, topic: str, key: Any, value: Any, headers: Any, partition: Any
-        ) -> asyncio.Future[None]:
-            attempts.append((value, headers))
-            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            code = answers.pop(0)
-            if code is None:
-                future.set_result(None)
-            else:
-                future.set_exception(KafkaException(KafkaError(code)))
-            return future
-
-    publisher = OutcomePublisher(None, Producer(), "outcomes")  # type: ignore[arg-type]
-    asyncio.run(publisher(Handled(parked=OutgoingRecord("parked", b"k", b"v" * 10, []))))
-    assert [value for value, _ in attempts] == [b"v" * 10, b"v" * 10, None]
-    assert attempts[-1][1] == [(VALUE_DROPPED, b"10")]
