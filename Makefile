@@ -70,7 +70,9 @@ stack-down: $(STAMP)
 stack-status: $(STAMP)
 	$(BIN)/ordersync stack status
 
-# BENCH_QUICK=1 for a short run; results in bench/results/latest.{json,md}
+# BENCH_QUICK=1 for a short run, BENCH_ONLY=uniform1,... for some scenarios, BENCH_PORT_BASE
+# for a stack beside another's; results in bench/results/latest.json and latest.md
+# (latest-quick.md, latest-partial.md for the others)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 

@@ -17,7 +17,7 @@ import multiprocessing
 import platform
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,7 @@ async def aiohttp_raw(base: str, requests: int, concurrency: int) -> float:
         return await drive(send, requests, concurrency)
 
 
-CLIENTS: dict[str, Callable[[str, int, int], Awaitable[float]]] = {
+CLIENTS: dict[str, Callable[[str, int, int], Coroutine[Any, Any, float]]] = {
     "httpx (own pool)": httpx_default,
     "ordersync store client (aiohttp)": store_client,
     "aiohttp (reference)": aiohttp_raw,

@@ -5,24 +5,39 @@ answers drawn from a lognormal distribution (median 150 ms, p99 1 s) and metered
 (a leaky bucket, 429 with ``Retry-After`` when over). Scenarios (``BENCH_QUICK=1`` shrinks
 them to run in a few minutes):
 
-- ``uniform`` (0 ms, 100 stores): throughput with 1 and 2 workers; latency at a paced
-  1,000 events/s; isolation, the same while one store hangs and another answers 503;
-- ``realistic`` (2,000 stores, Zipf-skewed traffic, s = 1.1): throughput at 0 ms and with
-  the platform's latency; latency at a paced 1,000 events/s, beside the platform's own;
-- ``black_friday``: one metered store (bucket 40, 2/s) given 20,000 events at once while
-  1,000 other stores get a steady 500 events/s for 60 s (quick: 5,000 and 20 s): the
-  others' delay, the metered store's use of its rate and its 429s, the worker's memory;
 - ``idle``: the worker, broker and history process's CPU with nothing to do;
-- references, in the same run and against the same sandbox: the raw HTTP client at the
-  same latency and at most as many calls at once as a worker, a naive consumer, and a Quix
-  Streams application doing the same job.
+- (always) an unmeasured warm-up, then the yardstick: the CPU per request of ordersync's
+  store client alone against this run's sandbox at 0 ms, in a process of its own;
+- throughput, events published at once: ``uniform1`` and ``uniform2`` (100 stores, 0 ms,
+  1 and 2 workers), ``realistic0`` and ``realistic`` (2,000 stores, Zipf-skewed traffic,
+  s = 1.1, at 0 ms and at the platform's latency); each with its cost: every process's
+  CPU per event, also in raw units (multiples of the yardstick), and the Kafka records
+  and requests per event;
+- paced, as a share of the capacity measured in this run (``uniformpaced`` of uniform1's
+  throughput, ``realisticpaced`` of realistic's): 50 % and 80 %, and 1,000 events/s where
+  that is at most 80 %;
+- ``isolation``: uniform at 50 % while one store hangs past the HTTP timeout and another
+  answers 503;
+- ``blackfriday``: one metered store (bucket 40, 2/s) given 20,000 events at once
+  (quick: 5,000) while 1,000 other stores get 50 % of the realistic capacity: the others'
+  delay, the metered store's use of its rate and its 429s, the worker's memory;
+- ``peers``: the raw HTTP client at the platform's latency and at most as many calls at
+  once as a worker, a naive consumer, and a Quix Streams application doing the same job.
 
 Every throughput is the steady rate (events between the 10th and the 90th percentile of
 their answer times at the platform); paced runs begin with an unmeasured stretch of the
-same traffic, so a figure is the steady state, not the start-up.
+same traffic, so a figure is the steady state, not the start-up. A run that does not
+finish is reported, with its events never answered, not raised; a figure that cannot be
+measured is ``null`` ("missing").
 
-Writes ``bench/results/latest.json`` and ``bench/results/latest.md``; with
-``BENCH_PROFILE=1`` also ``profile-worker.md`` and ``profile-history.md``.
+``BENCH_ONLY=uniform1,isolation`` runs a subset (with the throughput a paced run needs);
+``BENCH_PORT_BASE`` (default 20000) moves the stack's ports, and its var directory to
+``var/bench-<base>``, so that two runs on one machine do not meet.
+
+Writes ``bench/results/latest.json``; the table to ``latest.md`` for a whole full run,
+``latest-quick.md`` for a quick one, ``latest-partial.md`` for a full-size subset; with
+``BENCH_PROFILE=1`` also ``profile-worker.md`` and ``profile-history.md`` (uniform1).
+Ends with one line per target, met or NOT met.
 """
 
 from __future__ import annotations
@@ -34,21 +49,37 @@ import random
 import shutil
 import sys
 import time
+import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.measure import CpuMeter, proc_stats, steady_rate, summary_ms, zipf_weights
+from bench.markdown import markdown
+from bench.measure import (
+    CpuMeter,
+    cpu_cost,
+    delays,
+    proc_stats,
+    ratio,
+    records_per_event,
+    requests_per_event,
+    steady_rate,
+    summed,
+    zipf_weights,
+)
 from bench.peers import references
+from bench.probes import TopicEnds, history_rows, process_kafka_requests
 from bench.profile import Profiler, summary
+from bench.targets import targets
 from connectors.emulators.sandbox import Bucket, Latency
 from connectors.emulators.sandbox import StoreModel as Model
+from streams import topics
 from streams.local import LocalProcess, LocalRun, serve_sandbox_stores, side_stack_settings
 from streams.local.harness import AckedPublisher, Fault, Sandbox, console_logging, record
 from streams.local.stack import Stack
-from streams.local.stack.process import wait_until
 from streams.settings import Settings
 from streams.topics import ensure_topics, kafka_config
 
@@ -57,8 +88,11 @@ RESULTS = ROOT / "bench" / "results"
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 PROFILE = os.environ.get("BENCH_PROFILE", "") not in ("", "0")
 SEED = int(os.environ.get("BENCH_SEED", "11"))
-HTTP_TIMEOUT_S = 2.0
+DEFAULT_PORT_BASE = 20_000
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", str(DEFAULT_PORT_BASE)))
+HTTP_TIMEOUT_S = 10.0
 PLATFORM = Latency(median_ms=150, p99_ms=1000)  # the realistic platform's answer times
+METERED = Bucket(capacity=40, drain_per_s=2)  # Nuvemshop's
 
 
 def sized(quick: int, full: int) -> int:
@@ -67,44 +101,161 @@ def sized(quick: int, full: int) -> int:
 
 EVENTS = int(os.environ.get("BENCH_EVENTS", str(sized(10_000, 100_000))))
 REALISTIC_EVENTS = int(os.environ.get("BENCH_REALISTIC_EVENTS", str(sized(10_000, 50_000))))
-RATE = int(os.environ.get("BENCH_RATE", "1000"))
+FIXED_RATE = int(os.environ.get("BENCH_RATE", "1000"))  # the paced rate of the older targets
+SHARES = (0.5, 0.8)  # of the capacity, the paced runs' rates
+MOST_SHARE = max(SHARES)  # a fixed rate above this share of the capacity is not offered
 SECONDS = int(os.environ.get("BENCH_SECONDS", str(sized(10, 60))))
 WARM_S = sized(5, 10)
 BF_EVENTS = sized(5_000, 20_000)
 BF_SECONDS = sized(20, 60)
-BF_OTHERS_RATE = 500
 IDLE_S = 30
+RAW_CLIENT_REQUESTS = 5_000
+# the longest wait for a run's last answers, and for no answer at all: then what is
+# missing is counted, not waited for
+DRAIN_S = sized(300, 900)
+STALL_S = 60
+# after a throughput run's last answer: its outcomes reach the history, its topics go quiet
+SETTLE_S = 60
+SETTLE_POLL_S = 0.5
+
+SCENARIOS = (
+    "idle",
+    "uniform1",
+    "uniform2",
+    "uniformpaced",
+    "isolation",
+    "realistic0",
+    "realistic",
+    "realisticpaced",
+    "blackfriday",
+    "peers",
+)
+# a scenario offered a share of another's throughput needs that one to run first
+CAPACITY_OF = {
+    "uniformpaced": "uniform1",
+    "isolation": "uniform1",
+    "realisticpaced": "realistic",
+    "blackfriday": "realistic",
+}
+
+
+def selected(only: str) -> list[str]:
+    """The scenarios ``BENCH_ONLY`` names (every one when empty), with those whose
+    throughput they are offered a share of, in the bench's order."""
+    names = {name.strip() for name in only.split(",") if name.strip()}
+    if not names:
+        return list(SCENARIOS)
+    unknown = names - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(
+            f"BENCH_ONLY: no scenario {', '.join(sorted(unknown))}; "
+            f"the scenarios: {', '.join(SCENARIOS)}"
+        )
+    names |= {CAPACITY_OF[name] for name in names if name in CAPACITY_OF}
+    return [name for name in SCENARIOS if name in names]
+
+
+def offered_rates(capacity: float | None, fixed: int = FIXED_RATE) -> list[tuple[str, int]]:
+    """(label, events/s) of the paced runs: each share of ``capacity``, and the ``fixed``
+    rate where it is at most the largest share; none without a capacity."""
+    if not capacity:
+        return []
+    rates = [(f"{round(share * 100)}%", max(1, round(share * capacity))) for share in SHARES]
+    if fixed <= MOST_SHARE * capacity:
+        rates.append((f"{fixed}/s", fixed))
+    return rates
+
+
+def var_name(port_base: int) -> str:
+    """``var/bench`` for the default ports; another base gets a directory of its own."""
+    return "bench" if port_base == DEFAULT_PORT_BASE else f"bench-{port_base}"
+
+
+def markdown_name(quick: bool, partial: bool) -> str:
+    """The tracked ``latest.md`` is a whole full run's; the others have files of their own."""
+    if quick:
+        return "latest-quick.md"
+    return "latest-partial.md" if partial else "latest.md"
 
 
 def bench_settings() -> Settings:
-    return side_stack_settings(ROOT, "bench", 20_000, {"ORDERSYNC_HTTP_TIMEOUT_S": "10"})
+    return side_stack_settings(
+        ROOT, var_name(PORT_BASE), PORT_BASE, {"ORDERSYNC_HTTP_TIMEOUT_S": str(HTTP_TIMEOUT_S)}
+    )
+
+
+def ports_in_outgoing_range(settings: Settings) -> list[int]:
+    """The stack's ports the kernel may also hand out to outgoing connections (one once held
+    the history's port as it started)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        return []
+    ports = [
+        settings.kafka_port,
+        settings.kafka_controller_port,
+        settings.registry_port,
+        settings.worker_port,
+        settings.worker_port + 1,  # uniform2's second worker
+        settings.history_port,
+        settings.sandbox_port,
+    ]
+    return sorted(port for port in ports if low <= port <= high)
 
 
 def stores(count: int, tag: str = "s") -> list[str]:
     return [f"bench-{tag}{i:04d}" for i in range(count)]
 
 
+def drain(answered: Callable[[], int], wanted: int, timeout_s: float, stall_s: float) -> None:
+    """Wait until ``answered()`` reaches ``wanted``: at most ``timeout_s``, and no longer
+    than ``stall_s`` without a new answer. What is still missing then is counted by the
+    caller as never answered: a run that did not finish is a result too."""
+    deadline = time.monotonic() + timeout_s
+    last, progress_at = -1, time.monotonic()
+    while (now := time.monotonic()) < deadline:
+        count = answered()
+        if count >= wanted:
+            return
+        if count > last:
+            last, progress_at = count, now
+        elif now - progress_at > stall_s:
+            return
+        time.sleep(0.5)  # the sandbox's count is all there is to wait on
+
+
 class Bench:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.stack = Stack(settings)
+        self.raw_client_ms: float | None = None  # the yardstick, once measured
 
     # -- a fresh run of ordersync on the bench stack ---------------------------------------
-    def start(
-        self, name: str, names: list[str], workers: int = 1, extra: dict[str, str] | None = None
-    ) -> tuple[Settings, LocalRun, Sandbox]:
+    def run_settings(self, name: str) -> Settings:
         run_id = f"b{uuid.uuid4().hex[:6]}-{name}."
-        settings = replace(
+        return replace(
             self.settings,
             topic_prefix=run_id,
             clickhouse_dsn=f"chdb://{self.settings.var_dir / 'clickhouse' / run_id.rstrip('.')}",
         )
+
+    def log_dir(self, settings: Settings) -> Path:
+        return settings.var_dir / "log" / settings.topic_prefix.rstrip(".")
+
+    def start(
+        self, name: str, names: list[str], workers: int = 1, extra: dict[str, str] | None = None
+    ) -> tuple[Settings, LocalRun, Sandbox]:
+        settings = self.run_settings(name)
         ensure_topics(settings)
-        run = LocalRun(settings, settings.var_dir / "log" / run_id.rstrip("."), extra)
-        run.start()
-        for n in range(1, workers):
-            run.add_worker(settings.worker_port + n).start()
-        serve_sandbox_stores(settings, run, "bench", names)
+        run = LocalRun(settings, self.log_dir(settings), extra)
+        try:
+            run.start()
+            for n in range(1, workers):
+                run.add_worker(settings.worker_port + n).start()
+            serve_sandbox_stores(settings, run, "bench", names)
+        except BaseException:
+            run.stop()  # the next scenario needs the ports
+            raise
         return settings, run, Sandbox(run.sandbox_url)
 
     def workers(self, run: LocalRun) -> list[LocalProcess]:
@@ -119,6 +270,39 @@ class Bench:
         peaks["worker"] = max(v for k, v in peaks.items() if k.startswith("worker"))
         return {k: round(v, 1) for k, v in peaks.items()}
 
+    def kafka_requests(self, run: LocalRun) -> dict[str, dict[str, float] | None]:
+        """The worker's (every worker's, added up) and the history's Kafka requests so far."""
+        return {
+            "worker": summed(process_kafka_requests(p) for p in self.workers(run)),
+            "history": process_kafka_requests(run.history),
+        }
+
+    # -- the yardstick --------------------------------------------------------------------
+    def raw_client(self, names: list[str]) -> dict[str, Any]:
+        """ordersync's store client alone against this run's sandbox platform at 0 ms, no
+        worker nor history running: its CPU per request is the bench's raw unit."""
+        settings = self.run_settings("rawclient")
+        run = LocalRun(settings, self.log_dir(settings))
+        # as many calls at once per store as the worker begins each store with, within
+        # what it may have under way in all
+        per_store = max(1, min(settings.store_concurrency, settings.max_in_flight // len(names)))
+        try:
+            run.sandbox.start()
+            measured = references.store_client_cpu(
+                run.sandbox_url,
+                names,
+                RAW_CLIENT_REQUESTS,
+                per_store,
+                settings.allowed_networks,
+                settings.http_timeout_s,
+            )
+        finally:
+            run.sandbox.stop()
+        # a yardstick of refused calls would measure something else: missing instead
+        all_ok = set(measured["statuses"]) == {"200"}
+        self.raw_client_ms = measured["cpu_ms_per_request"] if all_ok else None
+        return measured
+
     # -- scenarios ------------------------------------------------------------------------
     def throughput(
         self,
@@ -130,7 +314,7 @@ class Bench:
         weights: list[float] | None = None,
     ) -> dict[str, Any]:
         """``count`` events published as fast as the producer can; the steady rate at
-        which the platform answered them."""
+        which the platform answered them, and what each event cost."""
         settings, run, sandbox = self.start(name, names, workers)
         try:
             if model is not None:
@@ -138,28 +322,69 @@ class Bench:
             chosen = choose(names, count, weights)
             batch = [record(store, f"{name}-{n}") for n, store in enumerate(chosen)]
             publisher = AckedPublisher(settings)
+            ends = TopicEnds(settings, settings.topic_prefix)
+            requests_before = self.kafka_requests(run)
             meter = self.meter(run)
             meter.start()
             profilers = self.profilers(run) if PROFILE and name == "uniform1" else []
             publisher.send_records(batch)
-            wait_until(lambda: run.sandbox_received() >= count, 3600, f"{count} sends", 0.5)
-            cpu = meter.read()
+            drain(run.sandbox_received, count, 3600, 2 * STALL_S)
+            cpu, settled = self.settle(run, ends, count, meter)
+            requests_after = self.kafka_requests(run)
             for profiler in profilers:
                 profiler.stop()
                 profiler.output.with_suffix(".md").write_text(summary(profiler.output))
-            answered = [c["received_at"] for c in sandbox.received()]
-            worker_cpu = sum(v for k, v in cpu.items() if k.startswith("worker"))
+            wanted = {r["event_id"] for r in batch}
+            answered = [c["received_at"] for c in sandbox.received() if c["event_id"] in wanted]
+            cost = {
+                "events": count,
+                "settled": settled,
+                **cpu_cost(cpu, count, self.raw_client_ms),
+                "raw_client_cpu_ms_per_request": self.raw_client_ms,
+                "records_per_event": records_per_event(
+                    ends.read(),
+                    settings.topic_prefix,
+                    settings.topic(topics.EVENTS),
+                    len(publisher.acked),
+                    count,
+                ),
+                "requests_per_event": {
+                    process: requests_per_event(
+                        requests_before[process], requests_after[process], count
+                    )
+                    for process in requests_before
+                },
+            }
             return {
                 "events": count,
                 "workers": workers,
                 "stores": len(names),
+                "platform_median_ms": model.latency.median_ms if model and model.latency else 0,
                 "throughput_eps": steady_rate(answered),
-                "worker_cpu_s_per_1000": round(worker_cpu * 1000 / count, 3),
-                "cpu_s_per_1000": {k: round(v * 1000 / count, 3) for k, v in cpu.items()},
+                "unanswered": count - len(answered),
                 "peak_rss_mb": self.peak_rss(run),
+                "cost": cost,
             }
         finally:
             run.stop()
+
+    def settle(
+        self, run: LocalRun, ends: TopicEnds, events: int, meter: CpuMeter
+    ) -> tuple[dict[str, float], bool]:
+        """After the last answer: wait until the history has an outcome of every event and
+        neither the run's topics nor the history's rows moved for a poll. The CPU each
+        process spent up to the poll before the quiet one (the work the events caused,
+        not the idle time after it), and whether the run settled within ``SETTLE_S``."""
+        deadline = time.monotonic() + SETTLE_S
+        last: tuple[int, int] | None = None
+        cpu = meter.read()
+        while time.monotonic() < deadline:
+            state = (sum(ends.read().values()), history_rows(run))
+            if state == last and state[1] >= events:
+                return cpu, True
+            last, cpu = state, meter.read()
+            time.sleep(SETTLE_POLL_S)  # the state is polled: nothing to wait on
+        return meter.read(), False
 
     def profilers(self, run: LocalRun) -> list[Profiler]:
         RESULTS.mkdir(parents=True, exist_ok=True)
@@ -173,14 +398,15 @@ class Bench:
         self,
         name: str,
         names: list[str],
+        rate: int,
+        capacity: float,
         model: Model | None = None,
         weights: list[float] | None = None,
         faults: dict[str, Fault] | None = None,
-        rate: int = RATE,
     ) -> dict[str, Any]:
         """``rate`` events/s for ``WARM_S`` unmeasured seconds, then ``SECONDS`` measured:
         publish -> platform answer, the platform's own answer time, and ordersync's part
-        (publish -> the call's arrival at the platform)."""
+        (publish -> the call's arrival at the platform), for the stores without a fault."""
         settings, run, sandbox = self.start(name, names)
         try:
             if model is not None:
@@ -193,51 +419,81 @@ class Bench:
             warm = pace(publisher, names, rate, WARM_S, f"{name}w", weights)
             measured = pace(publisher, names, rate, SECONDS, name, weights)
             publisher.flush()
-            wanted = {r["event_id"] for r in measured if r["integration"] not in excluded}
-            total = len(warm) + len(measured)
             healthy = sum(1 for r in [*warm, *measured] if r["integration"] not in excluded)
-            wait_until(lambda: run.sandbox_received() >= healthy, 900, "the paced events", 0.5)
-            calls = [c for c in sandbox.received() if c["event_id"] in wanted]
-            sent = publisher.sent_at
+            drain(run.sandbox_received, healthy, DRAIN_S, STALL_S)
+            wanted = {r["event_id"] for r in measured if r["integration"] not in excluded}
             return {
-                "rate_eps": rate,
+                "offered_share": ratio(rate, capacity),
+                "offered_eps": rate,
+                "capacity_eps": capacity,
                 "seconds": SECONDS,
-                "events": total,
-                "measured": len(calls),
-                "latency_ms": summary_ms([c["received_at"] - sent[c["event_id"]] for c in calls]),
-                "platform_ms": summary_ms([c["received_at"] - c["arrived_at"] for c in calls]),
-                "ordersync_ms": summary_ms([c["arrived_at"] - sent[c["event_id"]] for c in calls]),
+                "events": len(warm) + len(measured),
+                **delays(sandbox.received(), publisher.sent_at, wanted),
             }
         finally:
             run.stop()
 
-    def black_friday(self) -> dict[str, Any]:
-        """One metered store given ``BF_EVENTS`` at once while 1,000 others get a steady
-        ``BF_OTHERS_RATE`` events/s for ``BF_SECONDS``."""
+    def paced_runs(
+        self, family: str, names: list[str], capacity: float | None, capacity_from: str, **kw: Any
+    ) -> dict[str, Any]:
+        """The paced run at each rate ``offered_rates`` gives for ``capacity``."""
+        if not capacity:
+            return {"error": f"no capacity measured ({capacity_from})"}
+        runs: dict[str, Any] = {}
+        for label, rate in offered_rates(capacity):
+            tag = label.replace("%", "pct").replace("/s", "eps")
+            runs[label] = self.paced(f"{family}{tag}", names, rate, capacity, **kw)
+            print(f"{family} {label} ({rate}/s): {runs[label]['ordersync_ms']}", flush=True)
+        return {
+            "capacity_eps": capacity,
+            "capacity_from": capacity_from,
+            "fixed_rate_eps": FIXED_RATE,
+            "runs": runs,
+        }
+
+    def isolation(self, names: list[str], capacity: float | None) -> dict[str, Any]:
+        """Uniform at half its capacity while one store hangs past the HTTP timeout and
+        another answers 503: what the healthy stores' events wait on top of the platform."""
+        if not capacity:
+            return {"error": "no capacity measured (uniform1)"}
+        hanging, failing = names[0], names[1]
+        rate = max(1, round(0.5 * capacity))
+        faults = {hanging: Fault("hang"), failing: Fault("fail", status=503)}
+        result = self.paced("isolation", names, rate, capacity, faults=faults)
+        return result | {
+            "capacity_from": "uniform1",
+            "faults": {hanging: f"hang (past the {HTTP_TIMEOUT_S:g} s timeout)", failing: "503"},
+            # the platform answers at once here: ordersync's part is all the excess
+            "excess_ms": result["ordersync_ms"],
+            "p99_excess_ms": result["ordersync_ms"].get("p99"),
+        }
+
+    def black_friday(self, capacity: float | None) -> dict[str, Any]:
+        """One metered store given ``BF_EVENTS`` at once while 1,000 others get half the
+        realistic capacity for ``BF_SECONDS``."""
+        if not capacity:
+            return {"error": "no capacity measured (realistic)"}
+        others_rate = max(1, round(0.5 * capacity))
         metered, others = "bench-metered", stores(1000, "o")
         settings, run, sandbox = self.start("blackfriday", [metered, *others])
         try:
             sandbox.apply("*", Model(latency=PLATFORM))
-            sandbox.apply(metered, Model(latency=PLATFORM, bucket=Bucket(40, 2)))
+            sandbox.apply(metered, Model(latency=PLATFORM, bucket=METERED))
             publisher = AckedPublisher(settings)
-            warm = pace(publisher, others, BF_OTHERS_RATE, WARM_S, "bfw")
+            warm = pace(publisher, others, others_rate, WARM_S, "bfw")
             started = time.time()
             publisher.send_records(record(metered, f"bf-{n}") for n in range(BF_EVENTS))
-            measured = pace(publisher, others, BF_OTHERS_RATE, BF_SECONDS, "bfo")
+            measured = pace(publisher, others, others_rate, BF_SECONDS, "bfo")
             ended = time.time()
             publisher.flush()
-            wanted = {r["event_id"] for r in measured}
-            wait_until(
-                lambda: run.sandbox_received() >= len(warm) + len(measured),
-                900,
-                "the other stores' events",
-                0.5,
-            )
+
+            def others_answered() -> int:
+                return int(sandbox.stats()["received"]) - int(sandbox.stats(metered)["received"])
+
+            drain(others_answered, len(warm) + len(measured), DRAIN_S, STALL_S)
             peak = self.peak_rss(run)
             calls = sandbox.received()
-            ours = [c for c in calls if c["event_id"] in wanted]
-            sent = publisher.sent_at
-            excess = [c["arrived_at"] - sent[c["event_id"]] for c in ours]
+            others_delays = delays(calls, publisher.sent_at, {r["event_id"] for r in measured})
             window = ended - started
             metered_calls = [
                 c for c in calls if c["store"] == metered and c["received_at"] <= ended
@@ -249,21 +505,26 @@ class Bench:
             stats = sandbox.stats(metered)
             refused, answered = stats["rate_limited"], stats["received"]
             return {
+                "offered_share": ratio(others_rate, capacity),
+                "offered_eps": others_rate,
+                "capacity_eps": capacity,
+                "capacity_from": "realistic",
                 "metered_events": BF_EVENTS,
+                "metered_bucket": f"{METERED.capacity:g}, {METERED.drain_per_s:g}/s",
                 "others": len(others),
-                "others_rate_eps": BF_OTHERS_RATE,
                 "seconds": round(window, 1),
-                "others_measured": len(ours),
-                "others_excess_ms": summary_ms(excess),
-                "others_p99_excess_ms": summary_ms(excess).get("p99"),
-                "others_latency_ms": summary_ms(
-                    [c["received_at"] - sent[c["event_id"]] for c in ours]
-                ),
+                **others_delays,
+                "others_excess_ms": others_delays["ordersync_ms"],
+                "others_p99_excess_ms": others_delays["ordersync_ms"].get("p99"),
                 "metered_delivered": len(metered_calls),
-                "metered_utilisation": round(len(steady) / (2 * (ended - steady_from)), 3),
+                "metered_utilisation": ratio(
+                    len(steady), METERED.drain_per_s * (ended - steady_from)
+                ),
                 # what its bucket allowed in the whole window: the burst, then the drain
-                "metered_utilisation_window": round(len(metered_calls) / (40 + 2 * window), 3),
-                "metered_429_ratio": round(refused / max(1, refused + answered), 4),
+                "metered_utilisation_window": ratio(
+                    len(metered_calls), METERED.capacity + METERED.drain_per_s * window
+                ),
+                "metered_429_ratio": ratio(refused, refused + answered, 4),
                 "worker_peak_rss_mb": peak["worker"],
             }
         finally:
@@ -395,71 +656,56 @@ def machine() -> dict[str, Any]:
     }
 
 
-def markdown(result: dict[str, Any]) -> str:
-    u, r, bf, idle, peers = (
-        result["uniform"],
-        result["realistic"],
-        result["black_friday"],
-        result["idle_cpu"],
-        result["realistic"]["peers"],
-    )
-    lat, plat, own = r["latency_ms"], r["platform_ms"], r["ordersync_ms"]
-    w = r["paced_within_capacity"]
-    rows = [
-        ("**realistic** (2,000 stores, Zipf s=1.1): throughput at 150 ms median latency (events/s)",
-         r["throughput_eps"], f"≥ 0.7 × {r['throughput_eps_0ms']} (0 ms) = {round(0.7 * r['throughput_eps_0ms'], 1)}"),
-        ("realistic: throughput at 0 ms (events/s)", r["throughput_eps_0ms"], ""),
-        ("realistic: ratio to 0 ms", r["ratio_to_0ms"], "≥ 0.7"),
-        ("realistic: Quix Streams peer / naive consumer, same latency (events/s)",
-         f"{peers['quix_eps']} / {peers['naive_eps']}", f"ours ≥ 20 × Quix = {round(20 * peers['quix_eps'], 1)}"),
-        ("realistic: raw HTTP client, same latency, as many at once as a worker (calls/s)",
-         peers["raw_http_rps"], "(the limit)"),
-        (f"realistic, paced {r['paced']['rate_eps']}/s: publish → platform answer p50 / p99 (ms)",
-         f"{lat['p50']} / {lat['p99']}", f"≤ {round(plat['p50'] + 15, 1)} / ≤ {round(plat['p99'] + 50, 1)}"),
-        ("realistic, paced: the platform's own answer time p50 / p99 (ms)", f"{plat['p50']} / {plat['p99']}", ""),
-        ("realistic, paced: ordersync's part (publish → call arrives) p50 / p99 (ms)", f"{own['p50']} / {own['p99']}", ""),
-        (f"realistic, paced {w['rate_eps']}/s (half the worker's throughput here): p50 / p99 (ms)",
-         f"{w['latency_ms']['p50']} / {w['latency_ms']['p99']}",
-         f"≤ {round(w['platform_ms']['p50'] + 15, 1)} / ≤ {round(w['platform_ms']['p99'] + 50, 1)}"),
-        ("realistic, paced within capacity: ordersync's part p50 / p99 (ms)",
-         f"{w['ordersync_ms']['p50']} / {w['ordersync_ms']['p99']}", ""),
-        ("black friday: metered store's use of its rate over the whole window (burst included)",
-         bf["metered_utilisation_window"], ""),
-        (f"**black friday**: others' p99 publish → platform less their platform time (ms), {bf['metered_events']} to the metered store",
-         bf["others_p99_excess_ms"], "≤ 100"),
-        ("black friday: metered store's steady use of its rate (after the first quarter) / its calls answered 429",
-         f"{bf['metered_utilisation']} / {bf['metered_429_ratio']}", "≥ 0.9 / ≤ 0.01"),
-        ("black friday: worker peak RSS with the metered store's events waiting (MiB)", bf["worker_peak_rss_mb"], "≤ 512"),
-        ("**uniform** (100 stores, 0 ms): throughput 1 / 2 workers (events/s)",
-         f"{u['one_worker']['throughput_eps']} / {u['two_workers']['throughput_eps']}", ""),
-        ("uniform: worker CPU per 1,000 events (s)", u["one_worker"]["worker_cpu_s_per_1000"], "≤ 0.677 (0.615 + 10 %)"),
-        (f"uniform, paced {u['latency']['rate_eps']}/s: p50 / p99 (ms)",
-         f"{u['latency']['latency_ms']['p50']} / {u['latency']['latency_ms']['p99']}", ""),
-        ("uniform: isolation, healthy stores' p99 while one hangs and one answers 503 (ms)",
-         u["isolation"]["latency_ms"]["p99"], "≤ 100"),
-        (f"**idle** ({idle['seconds']} s): worker / broker / history CPU (cores)",
-         f"{idle['worker']} / {idle['broker']} / {idle['history']}", "worker ≤ 0.02, broker ≤ 0.02"),
-    ]  # fmt: skip
-    lines = [
-        f"# Benchmark — {result['finished_at']} ({'quick' if result['settings']['quick'] else 'full'} run)",
-        "",
-        f"Machine: {result['machine']['cores']} cores, {result['machine']['cpu']}; every process "
-        "(broker, registry, sandbox platform, worker, history, references) on it.",
-        "",
-        "| measure | value | target |",
-        "| --- | --- | --- |",
-        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
-        "",
-        f"Settings: {json.dumps(result['settings'])}",
-    ]
-    return "\n".join(lines) + "\n"
+def attempt(name: str, scenario: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A scenario's result; one that failed is recorded as such, and the bench goes on
+    with the others rather than losing the run."""
+    try:
+        return scenario()
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"{name}: failed: {exc}", flush=True)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
+def brief(result: dict[str, Any]) -> str:
+    """A scenario's headline, for the progress lines."""
+    for key in ("error", "throughput_eps", "p99_excess_ms", "others_p99_excess_ms", "quix_eps"):
+        if key in result:
+            return f"{key} {result[key]}"
+    return "done"
+
+
+def comparisons(scenarios: dict[str, Any]) -> dict[str, float | None]:
+    def eps(name: str, key: str = "throughput_eps") -> float | None:
+        value = (scenarios.get(name) or {}).get(key)
+        return float(value) if value is not None else None
+
+    found: dict[str, float | None] = {}
+    if "realistic" in scenarios and "realistic0" in scenarios:
+        found["realistic_150ms_to_0ms"] = ratio(eps("realistic"), eps("realistic0"))
+    if "realistic" in scenarios and "peers" in scenarios:
+        found["realistic_to_quix"] = ratio(eps("realistic"), eps("peers", "quix_eps"), 1)
+    return found
 
 
 def main() -> int:
     console_logging()
+    chosen = selected(os.environ.get("BENCH_ONLY", ""))
+    partial = len(chosen) < len(SCENARIOS)
     settings = bench_settings()
     bench = Bench(settings)
-    print(f"bench: {'quick' if QUICK else 'full'} run, seed {SEED}", flush=True)
+    print(
+        f"bench: {'quick' if QUICK else 'full'} run, seed {SEED}, ports base {PORT_BASE}, "
+        f"var/{settings.var_dir.name}; {', '.join(chosen)}",
+        flush=True,
+    )
+    clashing = ports_in_outgoing_range(settings)
+    if clashing:
+        print(
+            f"bench: ports {clashing} are in the kernel's range for outgoing connections: "
+            "one may be taken as a process starts",
+            flush=True,
+        )
     # every run starts from an empty broker and history: a broker left running since
     # earlier runs holds their topics, and made the paced runs several times slower
     bench.stack.down()
@@ -470,105 +716,93 @@ def main() -> int:
     realistic_stores = stores(2000, "r")
     weights = zipf_weights(len(realistic_stores), 1.1)
     realistic_model = Model(latency=PLATFORM)
+    scenarios: dict[str, Any] = {}
+    raw_client: dict[str, Any] = {}
+
+    def capacity(name: str) -> float | None:
+        return (scenarios.get(name) or {}).get("throughput_eps") or None
+
+    plan: dict[str, Callable[[], dict[str, Any]]] = {
+        "idle": bench.idle,
+        "uniform1": lambda: bench.throughput("uniform1", uniform_stores, EVENTS),
+        "uniform2": lambda: bench.throughput("uniform2", uniform_stores, EVENTS, workers=2),
+        "uniformpaced": lambda: bench.paced_runs(
+            "uniformpaced", uniform_stores, capacity("uniform1"), "uniform1"
+        ),
+        "isolation": lambda: bench.isolation(uniform_stores, capacity("uniform1")),
+        "realistic0": lambda: bench.throughput(
+            "realistic0", realistic_stores, REALISTIC_EVENTS, weights=weights
+        ),
+        "realistic": lambda: bench.throughput(
+            "realistic", realistic_stores, REALISTIC_EVENTS, model=realistic_model, weights=weights
+        ),
+        "realisticpaced": lambda: bench.paced_runs(
+            "realisticpaced",
+            realistic_stores,
+            capacity("realistic"),
+            "realistic",
+            model=realistic_model,
+            weights=weights,
+        ),
+        "blackfriday": lambda: bench.black_friday(capacity("realistic")),
+        "peers": lambda: bench.peers(realistic_stores, realistic_model, weights),
+    }
     try:
-        idle = bench.idle()
-        print(f"idle: {idle}", flush=True)
+        if "idle" in chosen:
+            scenarios["idle"] = attempt("idle", plan["idle"])
+            print(f"idle: {scenarios['idle']}", flush=True)
         # a broker just started cost the broker and the worker about twice the CPU per
         # event in the first runs after it: this unmeasured run keeps that out of them
-        bench.throughput("warmup", uniform_stores, sized(10_000, 20_000))
-        one = bench.throughput("uniform1", uniform_stores, EVENTS)
-        print(f"uniform, 1 worker: {one['throughput_eps']} events/s", flush=True)
-        two = bench.throughput("uniform2", uniform_stores, EVENTS, workers=2)
-        print(f"uniform, 2 workers: {two['throughput_eps']} events/s", flush=True)
-        latency = bench.paced("uniformpaced", uniform_stores)
-        print(f"uniform, paced: {latency['latency_ms']}", flush=True)
-        isolation = bench.paced(
-            "isolation",
-            uniform_stores,
-            faults={
-                uniform_stores[0]: Fault("slow", delay_ms=(HTTP_TIMEOUT_S + 5) * 1000),
-                uniform_stores[1]: Fault("fail", status=503),
-            },
-        )
-        print(f"isolation: {isolation['latency_ms']}", flush=True)
-        realistic_0 = bench.throughput(
-            "realistic0", realistic_stores, REALISTIC_EVENTS, weights=weights
-        )
-        print(f"realistic, 0 ms: {realistic_0['throughput_eps']} events/s", flush=True)
-        realistic_t = bench.throughput(
-            "realistic", realistic_stores, REALISTIC_EVENTS, model=realistic_model, weights=weights
-        )
-        print(f"realistic, 150 ms: {realistic_t['throughput_eps']} events/s", flush=True)
-        realistic_paced = bench.paced(
-            "realisticpaced", realistic_stores, model=realistic_model, weights=weights
-        )
-        print(f"realistic, paced: {realistic_paced['latency_ms']}", flush=True)
-        # and at half of what the worker delivered flat out in this run: latency where
-        # the machine keeps up, beside the 1,000/s above
-        within = max(50, int(realistic_t["throughput_eps"] / 2) // 50 * 50)
-        realistic_within = bench.paced(
-            "realisticwithin", realistic_stores, model=realistic_model, weights=weights, rate=within
-        )
-        print(f"realistic, paced at {within}/s: {realistic_within['latency_ms']}", flush=True)
-        black_friday = bench.black_friday()
-        print(f"black friday: {black_friday}", flush=True)
-        peers = bench.peers(realistic_stores, realistic_model, weights)
-        print(f"peers: {peers}", flush=True)
+        attempt("warmup", lambda: bench.throughput("warmup", uniform_stores, sized(10_000, 20_000)))
+        raw_client = attempt("raw client", lambda: bench.raw_client(uniform_stores))
+        print(f"raw store client: {raw_client}", flush=True)
+        for name in chosen:
+            if name == "idle":
+                continue
+            scenarios[name] = attempt(name, plan[name])
+            print(f"{name}: {brief(scenarios[name])}", flush=True)
     finally:
         if os.environ.get("BENCH_KEEP_STACK") != "1":
             bench.stack.down()
-    result = {
+    result: dict[str, Any] = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "realistic": {
-            "throughput_eps": realistic_t["throughput_eps"],
-            "throughput_eps_0ms": realistic_0["throughput_eps"],
-            "ratio_to_0ms": round(realistic_t["throughput_eps"] / realistic_0["throughput_eps"], 3),
-            "ratio_to_quix": round(realistic_t["throughput_eps"] / max(peers["quix_eps"], 1e-9), 1),
-            "latency_ms": realistic_paced["latency_ms"],
-            "platform_ms": realistic_paced["platform_ms"],
-            "ordersync_ms": realistic_paced["ordersync_ms"],
-            "peers": peers,
-            "worker_peak_rss_mb": realistic_t["peak_rss_mb"]["worker"],
-            "throughput": realistic_t,
-            "throughput_0ms": realistic_0,
-            "paced": realistic_paced,
-            "paced_within_capacity": realistic_within,
-        },
-        "black_friday": black_friday,
-        "idle_cpu": idle,
-        "uniform": {
-            "one_worker": one,
-            "two_workers": two,
-            "latency": latency,
-            "isolation": isolation,
-        },
-        # the fields earlier runs wrote, from the uniform scenarios
-        "throughput_eps": one["throughput_eps"],
-        "latency_ms": latency["latency_ms"],
-        "isolation_p99_ms": isolation["latency_ms"]["p99"],
-        "worker_peak_rss_mb": max(one["peak_rss_mb"]["worker"], black_friday["worker_peak_rss_mb"]),
+        "run": {"quick": QUICK, "only": chosen if partial else None, "port_base": PORT_BASE},
+        "scenarios": scenarios,
+        "cost": {k: v["cost"] for k, v in scenarios.items() if "cost" in v},
+        "raw_client": raw_client,
+        "comparisons": comparisons(scenarios),
         "settings": {
             "quick": QUICK,
             "seed": SEED,
             "events": EVENTS,
             "realistic_events": REALISTIC_EVENTS,
-            "rate_eps": RATE,
+            "fixed_rate_eps": FIXED_RATE,
+            "shares": SHARES,
             "paced_seconds": SECONDS,
             "paced_warm_s": WARM_S,
             "black_friday_events": BF_EVENTS,
             "black_friday_seconds": BF_SECONDS,
+            "raw_client_requests": RAW_CLIENT_REQUESTS,
             "platform_latency_ms": {"median": PLATFORM.median_ms, "p99": PLATFORM.p99_ms},
+            "http_timeout_s": HTTP_TIMEOUT_S,
             "partitions": settings.partitions,
             "max_in_flight": settings.max_in_flight,
             "store_concurrency": settings.store_concurrency,
         },
         "machine": machine(),
     }
+    found = targets(result)
+    result["targets"] = [t.as_json() for t in found]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = markdown(result)
-    (RESULTS / "latest.md").write_text(table)
+    table = markdown(result, found)
+    (RESULTS / markdown_name(QUICK, partial)).write_text(table)
     print(table)
+    if partial:
+        print("(BENCH_ONLY: the targets of the scenarios not run are left out)")
+    print("targets:")
+    for target in found:
+        print(target.line())
     return 0
 
 

@@ -1,5 +1,8 @@
 """The bench's references, measured against the same sandbox in the same run:
 
+- ``store_client_cpu``: the CPU of ordersync's own store client alone per request, in a
+  process of its own: the yardstick the bench divides every process's CPU per event by
+  (its "raw units");
 - ``raw_http``: the connector's own HTTP client, no Kafka, as many calls at once as a
   worker may have (``ORDERSYNC_MAX_IN_FLIGHT``): the limit of what the platform and the
   client can do;
@@ -11,9 +14,13 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import multiprocessing
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +31,103 @@ from confluent_kafka import Consumer
 import schemas
 from bench.measure import steady_rate
 from bench.peers.quix_env import quix_python
+from connectors.base import PlatformRequest
 from connectors.http import make_client
-from connectors.sandbox import SandboxConnector
+from connectors.sandbox import SandboxConnector, action_request
 from streams.codec import Codec
-from streams.local.harness import Sandbox
+from streams.local.harness import Sandbox, record
 from streams.records import Action, IntegrationConfig, OrderEvent
 from streams.settings import Settings
 
 PEER = Path(__file__).resolve().parent / "quix_peer.py"
+Networks = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def store_client_cpu(
+    sandbox_url: str,
+    stores: Sequence[str],
+    requests: int,
+    per_store: int,
+    allowed: Networks,
+    timeout_s: float,
+) -> dict[str, Any]:
+    """CPU milliseconds per request of ordersync's store client alone (``make_client``):
+    ``requests`` POSTs of the sandbox connector's shape, spread over ``stores`` with one
+    client each and ``per_store`` calls at once per store, as the worker holds them.
+
+    It runs in a fresh process and counts that process's CPU around the measured calls
+    only: not the bench's own threads, nor the imports and the requests' making."""
+    spawn = multiprocessing.get_context("spawn")  # not a fork of the bench and its threads
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        job = pool.submit(
+            _store_client_cpu, sandbox_url, list(stores), requests, per_store, allowed, timeout_s
+        )
+        return job.result(timeout=600)
+
+
+def _store_client_cpu(
+    sandbox_url: str,
+    stores: list[str],
+    requests: int,
+    per_store: int,
+    allowed: Networks,
+    timeout_s: float,
+) -> dict[str, Any]:
+    # one unmeasured call per slot first, so every pool holds its connections, as a
+    # worker's do once it is under way
+    warm = len(stores) * per_store
+
+    def calls(tag: str, count: int) -> dict[str, list[PlatformRequest]]:
+        by_store: dict[str, list[PlatformRequest]] = {store: [] for store in stores}
+        for n in range(count):
+            store = stores[n % len(stores)]
+            event = OrderEvent.from_avro(record(store, f"{tag}-{n}"))
+            by_store[store].append(action_request(Action.CANCEL, event, None))
+        return by_store
+
+    warm_calls, measured_calls = calls("rawcpuw", warm), calls("rawcpu", requests)
+    statuses: Counter[int] = Counter()
+
+    async def go() -> dict[str, Any]:
+        clients = {
+            store: make_client(
+                f"{sandbox_url}/stores/{store}/", timeout_s=timeout_s, allowed=allowed
+            )
+            for store in stores
+        }
+
+        async def send(store: str, queue: Iterator[PlatformRequest]) -> None:
+            for request in queue:
+                response = await clients[store].request(
+                    request.method, request.path, json=request.json, headers=request.headers
+                )
+                statuses[response.status_code] += 1
+
+        async def all_of(by_store: dict[str, list[PlatformRequest]]) -> None:
+            queues = {store: iter(queue) for store, queue in by_store.items()}
+            await asyncio.gather(
+                *(send(store, queue) for store, queue in queues.items() for _ in range(per_store))
+            )
+
+        await all_of(warm_calls)
+        statuses.clear()
+        cpu, wall = time.process_time(), time.perf_counter()
+        await all_of(measured_calls)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        for client in clients.values():
+            await client.aclose()
+        return {
+            "requests": requests,
+            "stores": len(stores),
+            "concurrency": len(stores) * per_store,
+            "cpu_ms_per_request": round(cpu * 1000 / requests, 4),
+            "requests_per_s": round(requests / wall, 1),
+            "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        }
+
+    # the worker's event loop
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(go())
 
 
 def raw_http(
