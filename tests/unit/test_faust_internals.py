@@ -131,7 +131,7 @@ def test_fetches_wait_long_after_three_empty_ones_and_short_again_with_records(
 def test_kafka_requests_are_counted_by_kind() -> None:
     from prometheus_client import REGISTRY
 
-    class ProduceRequest_v7:  # noqa: N801 - named as aiokafka names its requests
+    class ProduceRequest_v7:  # named as aiokafka names its requests
         pass
 
     sent: list[object] = []
