@@ -51,6 +51,8 @@ def faust_app(
         broker_heartbeat_interval=2.0,
         broker_rebalance_timeout=20.0,
         producer_acks=-1,
+        # one pace for all partitions (faust_internals.PacedAccumulator)
+        producer_linger=settings.produce_linger_ms / 1000,
         producer_max_request_size=topics.MAX_RECORD_BYTES,
         datadir=str(datadir),
         Monitor=faust_internals.QuietMonitor,

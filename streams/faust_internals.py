@@ -57,6 +57,14 @@ that keep a busy worker's fetches near (5 ms) had an idle worker and its broker 
 empty fetches a second, a fifth of a core each. After three empty fetches in a row the
 fetcher asks for any byte and waits up to 1.5 s (Faust's own default): a record arriving
 then is returned at once; the first fetch with records brings the short waits back.
+
+**Linger per broker, not per partition.** A broker's work on a produce request is mostly
+per request and per partition in it, hardly per record (measured on one broker, acks=all:
+0.64 ms of broker CPU per record at 2 records a request, 0.05 at 50). aiokafka's linger
+holds each partition's batch apart, so the batches of a broker's partitions fall due at
+different moments and go in as many requests: lingering that way made no fewer requests.
+``PacedAccumulator`` takes ``linger_ms`` as the least time between two drains of the
+producer's batches: every record waiting then goes to its broker in one request.
 """
 
 from __future__ import annotations
@@ -71,6 +79,8 @@ import faust
 from aiokafka import conn as aiokafka_conn
 from aiokafka.consumer import consumer as aiokafka_consumer
 from aiokafka.consumer import fetcher
+from aiokafka.producer import message_accumulator
+from aiokafka.producer import producer as aiokafka_producer
 from aiokafka.record import default_records
 from aiokafka.record.memory_records import MemoryRecords
 from faust.sensors import Monitor
@@ -348,6 +358,32 @@ class AdaptiveFetcher(fetcher.Fetcher):  # type: ignore[misc]
         inner._fetch_min_bytes, inner._fetch_max_wait_ms = waits
 
 
+class PacedAccumulator(message_accumulator.MessageAccumulator):  # type: ignore[misc]
+    """aiokafka's accumulator whose linger is one pace for all partitions (see above)."""
+
+    def __init__(self, *args: Any, linger_ms: float = 0, **kwargs: Any) -> None:
+        super().__init__(*args, linger_ms=0, **kwargs)
+        self._pace_s = linger_ms / 1000
+        self._last_drain = -self._pace_s
+
+    def drain_by_nodes(self, ignore_nodes: Any, muted_partitions: Any = frozenset()) -> Any:
+        inner: Any = self  # aiokafka's accumulator is not typed
+        loop = inner._loop
+        wait = self._last_drain + self._pace_s - loop.time()
+        if wait <= 0 or not inner._batches:
+            if inner._batches:
+                self._last_drain = loop.time()
+            return super().drain_by_nodes(ignore_nodes, muted_partitions)
+        # too soon after the last drain: the sender sleeps until the pace allows (a new
+        # batch wakes it early; it comes back here and sleeps again)
+        if inner._waiter_future.done():
+            inner._waiter_future = loop.create_future()
+        if inner._wakeup_handle is not None:
+            inner._wakeup_handle.cancel()
+        inner._wakeup_handle = loop.call_later(wait, inner._wakeup, inner._waiter_future)
+        return {}, False
+
+
 class ConfirmedTable(faust.Table[bytes, bytes]):
     """A Faust table that hands back the changelog write of its last assignment."""
 
@@ -398,6 +434,7 @@ def register() -> None:
     drivers.TRANSPORTS.aliases[SCHEME] = f"{__name__}:Transport"
     fetcher.MemoryRecords = LenientMemoryRecords
     aiokafka_consumer.Fetcher = AdaptiveFetcher
+    aiokafka_producer.MessageAccumulator = PacedAccumulator
     if not hasattr(aiokafka_conn.AIOKafkaConnection.send, "__wrapped__"):
         counted = _counted(aiokafka_conn.AIOKafkaConnection.send)
         counted.__wrapped__ = aiokafka_conn.AIOKafkaConnection.send  # type: ignore[attr-defined]

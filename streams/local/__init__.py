@@ -143,6 +143,7 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
             "ORDERSYNC_STORE_CONCURRENCY": str(settings.store_concurrency),
             "ORDERSYNC_STORE_CONCURRENCY_MAX": str(settings.store_concurrency_max),
             "ORDERSYNC_STORE_QUEUE_S": str(settings.store_queue_s),
+            "ORDERSYNC_PRODUCE_LINGER_MS": str(settings.produce_linger_ms),
         }
     )
     env.update(extra or {})

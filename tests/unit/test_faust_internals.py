@@ -159,3 +159,58 @@ def test_the_quiet_monitor_keeps_no_per_record_statistics() -> None:
     monitor.on_table_set(None, b"k", b"v")
     assert monitor.messages_received_total == 0
     assert not monitor.tables
+
+
+class OneBroker:
+    """Every partition's leader is broker 0."""
+
+    def leader_for_partition(self, tp: object) -> int:
+        return 0
+
+
+def test_records_of_every_partition_wait_for_the_pace_and_go_in_one_request() -> None:
+    from aiokafka.structs import TopicPartition
+
+    pace_s = 0.3
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        paced = faust_internals.PacedAccumulator(
+            OneBroker(), 16384, 0, 30, loop=loop, linger_ms=pace_s * 1000
+        )
+
+        async def add(partition: int) -> None:
+            await paced.add_message(TopicPartition("outcomes", partition), b"k", b"v", 5)
+
+        # nothing sent for a while: the first record goes at once
+        await add(0)
+        first, _ = paced.drain_by_nodes(ignore_nodes=set())
+        assert list(first[0]) == [TopicPartition("outcomes", 0)]
+        drained_at = loop.time()
+        # the next ones, of other partitions, wait for the pace, together
+        await add(1)
+        assert paced.waiter().done()  # a new batch wakes the sender...
+        assert paced.drain_by_nodes(ignore_nodes=set()) == ({}, False)
+        assert not paced.waiter().done()  # ...which sleeps again: too soon
+        await add(2)
+        assert paced.drain_by_nodes(ignore_nodes=set()) == ({}, False)
+        await asyncio.wait_for(paced.waiter(), 10)
+        assert loop.time() - drained_at >= pace_s * 0.9
+        second, _ = paced.drain_by_nodes(ignore_nodes=set())
+        assert sorted(second[0]) == [TopicPartition("outcomes", 1), TopicPartition("outcomes", 2)]
+
+    asyncio.run(scenario())
+
+
+def test_without_a_pace_every_record_goes_at_once() -> None:
+    from aiokafka.structs import TopicPartition
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        paced = faust_internals.PacedAccumulator(OneBroker(), 16384, 0, 30, loop=loop)
+        for partition in range(3):
+            await paced.add_message(TopicPartition("outcomes", partition), b"k", b"v", 5)
+            drained, _ = paced.drain_by_nodes(ignore_nodes=set())
+            assert list(drained[0]) == [TopicPartition("outcomes", partition)]
+
+    asyncio.run(scenario())

@@ -34,6 +34,7 @@ def test_server_dsn_and_prefix() -> None:
         ({"ORDERSYNC_CLICKHOUSE_DSN": "mysql://x"}, "ORDERSYNC_CLICKHOUSE_DSN"),
         ({"ORDERSYNC_ALLOWED_NETWORKS": "10.0.0.0/33"}, "is not a network"),
         ({"ORDERSYNC_MAX_ATTEMPTS": "0"}, "at least 1"),
+        ({"ORDERSYNC_PRODUCE_LINGER_MS": "-1"}, "ORDERSYNC_PRODUCE_LINGER_MS: from 0 to 1000"),
     ],
 )
 def test_bad_settings_are_named(env: dict[str, str], message: str) -> None:
