@@ -122,7 +122,11 @@ def test_a_shipment_that_is_not_me1_is_action_unsupported(mode: str) -> None:
 
 
 def test_unsupported_actions_are_left_out() -> None:
-    assert MercadoLivreConnector.actions == {Action.SHIP_WITH_TRACKING, Action.DELIVER}
+    assert MercadoLivreConnector.actions == {
+        Action.INVOICE,
+        Action.SHIP_WITH_TRACKING,
+        Action.DELIVER,
+    }
 
 
 # -- errors -----------------------------------------------------------------------------
