@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from yarl import URL
 
 from connectors.nfe import NfeSource, check_nfe, listed_host
-from streams.errors import DocumentError, PermanentDeliveryError
-from tests.factories import ACCESS_KEY, config, event
+from streams.errors import ConfigurationError, DocumentError, PermanentDeliveryError
+from streams.records import IntegrationConfig
+from streams.settings import Settings
+from streams.validation import INLINE_XML_MAX_BYTES, parse_event
+from tests.factories import ACCESS_KEY, config, event, event_record, jsonable
 from tests.nfe import BILLION_LAUGHS, EXTERNAL_ENTITY, OTHER_KEY, nfe_xml
 
 
@@ -113,3 +117,32 @@ def test_no_xml_at_all_is_invalid() -> None:
     with pytest.raises(DocumentError) as caught:
         asyncio.run(NfeSource().document(event(), config()))
     assert caught.value.reason_code == "NFE_XML_MISSING"
+
+
+def test_an_inline_xml_too_large_for_a_record_is_refused_with_its_size() -> None:
+    record = jsonable(event_record())
+    record["invoice"]["xml"] = "<" + "x" * INLINE_XML_MAX_BYTES + ">"
+    _, errors = parse_event(record)
+    assert [str(e) for e in errors] == [
+        f"invoice.xml: {INLINE_XML_MAX_BYTES + 2:,} bytes, over the {INLINE_XML_MAX_BYTES:,} "
+        "an event may carry (a record is at most 1,000,000 bytes): give invoice.xml_url instead"
+    ]
+    record["invoice"]["xml"] = nfe_xml()
+    assert parse_event(record)[1] == []
+
+
+def test_the_erp_hosts_of_an_integration_round_trip_its_record() -> None:
+    cfg = config(nfe_xml_hosts=["ERP.example", " erp.example:8443 "], nfe_attach_to_pack=True)
+    assert cfg.nfe_xml_hosts == ("erp.example", "erp.example:8443")
+    assert cfg.to_avro()["nfe_xml_hosts"] == ["erp.example", "erp.example:8443"]
+    assert IntegrationConfig.from_avro(cfg.to_avro()) == cfg
+    old = {k: v for k, v in cfg.to_avro().items() if not k.startswith(("nfe_", "seller_"))}
+    assert IntegrationConfig.from_avro(old).seller_issues_nfe is True  # a v1 record
+
+
+def test_an_erp_ca_file_that_is_not_there_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="ORDERSYNC_ERP_CA_FILE"):
+        Settings.from_env({"ORDERSYNC_ERP_CA_FILE": str(tmp_path / "none.pem")})
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-")
+    assert Settings.from_env({"ORDERSYNC_ERP_CA_FILE": str(ca)}).erp_ca_file == ca
