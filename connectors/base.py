@@ -43,6 +43,7 @@ from connectors.http import (
     StoreTimeout,
     TransportError,
 )
+from connectors.nfe import NfeSource
 from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, IntegrationConfig, OrderEvent, now_utc
@@ -76,11 +77,13 @@ NO_AUTH = Auth()
 
 @dataclass(frozen=True, slots=True)
 class Performed:
-    """What ``perform`` did: the status of the answer that settled it, and whether the
-    platform already had the update (nothing was changed)."""
+    """What ``perform`` did: the status of the answer that settled it, whether the
+    platform already had the update (nothing was changed), or why nothing was to be sent
+    after all (what the platform said of the order: ``skipped``)."""
 
-    http_status: int
+    http_status: int | None
     already_done: bool
+    skipped: ReasonCode | None = None
 
 
 def delivered(response: StoreResponse) -> Performed:
@@ -91,11 +94,19 @@ def already_done(response: StoreResponse) -> Performed:
     return Performed(response.status_code, already_done=True)
 
 
+def skipped(response: StoreResponse | None, reason: ReasonCode) -> Performed:
+    """Nothing to send for this order (a recorded skip), as the platform's answer showed,
+    or the integration says before any call."""
+    status = None if response is None else response.status_code
+    return Performed(status, already_done=False, skipped=reason)
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    http_status: int
+    http_status: int | None
     latency_ms: float
     already_done: bool
+    skipped: ReasonCode | None = None
 
 
 def classify_status(status: int) -> tuple[bool, ReasonCode]:
@@ -149,8 +160,11 @@ class Connector:
         client: StoreClient,
         *,
         longest_pause_s: float = 60.0,
+        documents: NfeSource | None = None,
     ) -> None:
         self.config = config
+        # where an NF-e XML comes from (the event, or the ERP's listed hosts), checked
+        self.documents = documents or NfeSource()
         self.credentials = credentials
         self._mask_halves(credentials)
         self.client = client
@@ -285,7 +299,9 @@ class Connector:
             failure = exc
         else:
             latency_ms = (time.perf_counter() - started) * 1000
-            return Delivery(performed.http_status, latency_ms, performed.already_done)
+            return Delivery(
+                performed.http_status, latency_ms, performed.already_done, performed.skipped
+            )
         # a new error, raised outside the handler, so the unmasked one is not its context
         raise type(failure)(
             redact(str(failure)),

@@ -6,6 +6,7 @@ sockets (``AiohttpTransport``; tests pass their own). It answers with a ``StoreR
 
     TransportError .............. no HTTP answer
     ├── StoreTimeout ............ none within the timeout
+    ├── AnswerTooLarge .......... a body past the client's limit (where it sets one)
     └── ConnectionFailed ........ refused, reset, dropped mid-answer
         └── BlockedAddressError . the store's address is not public
 
@@ -62,6 +63,16 @@ class ConnectionFailed(TransportError):
 
 class BlockedAddressError(ConnectionFailed):
     """The store's address is not public and its network is not allowed."""
+
+
+class AnswerTooLarge(TransportError):
+    """The answer's body is longer than the client takes (a document fetched by size)."""
+
+    def __init__(self, limit: int, declared: int | None) -> None:
+        told = f" (Content-Length {declared:,})" if declared is not None else ""
+        super().__init__(f"answer over {limit:,} bytes{told}")
+        self.limit = limit
+        self.declared = declared
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,22 +232,35 @@ class GuardedResolver(AbstractResolver):
 
 
 @functools.cache
-def _verifying_ssl_context() -> ssl.SSLContext:
+def _verifying_ssl_context(extra_ca_file: str | None = None) -> ssl.SSLContext:
     """One TLS context (certificate verification on) for every store client: loading the
-    CA bundle costs ~17 ms, which a worker with hundreds of stores paid once per store."""
-    return ssl.create_default_context(cafile=certifi.where())
+    CA bundle costs ~17 ms, which a worker with hundreds of stores paid once per store.
+    ``extra_ca_file`` adds CAs to the public ones (an ERP's hosts on a private PKI)."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    if extra_ca_file is not None:
+        context.load_verify_locations(cafile=extra_ca_file)
+    return context
 
 
 class AiohttpTransport:
     """One aiohttp session: pooled keep-alive connections, guarded resolver, no cookies.
 
-    The session is opened on first use, inside the event loop that will run it.
+    The session is opened on first use, inside the event loop that will run it. With
+    ``max_body_bytes`` an answer's body is read only up to that size (``AnswerTooLarge``).
     """
 
-    def __init__(self, allowed: Sequence[IPNetwork], max_connections: int = 64) -> None:
+    def __init__(
+        self,
+        allowed: Sequence[IPNetwork],
+        max_connections: int = 64,
+        *,
+        max_body_bytes: int | None = None,
+        extra_ca_file: str | None = None,
+    ) -> None:
         self.allowed = tuple(allowed)
         self.max_connections = max_connections
-        self.ssl_context = _verifying_ssl_context()
+        self.max_body_bytes = max_body_bytes
+        self.ssl_context = _verifying_ssl_context(extra_ca_file)
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
@@ -267,7 +291,10 @@ class AiohttpTransport:
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=timeout_s),
             ) as answer:
-                content = await answer.read()
+                if self.max_body_bytes is None:
+                    content = await answer.read()
+                else:
+                    content = await _read_at_most(answer, self.max_body_bytes)
         except TimeoutError as exc:  # aiohttp's timeouts are TimeoutErrors too
             raise StoreTimeout(f"no answer within {timeout_s:g}s") from exc
         except (aiohttp.ClientError, OSError) as exc:
@@ -281,6 +308,18 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+async def _read_at_most(answer: aiohttp.ClientResponse, limit: int) -> bytes:
+    declared = answer.content_length
+    if declared is not None and declared > limit:
+        raise AnswerTooLarge(limit, declared)
+    body = bytearray()
+    async for chunk in answer.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > limit:
+            raise AnswerTooLarge(limit, declared)
+    return bytes(body)
 
 
 def _refusal(exc: BaseException | None) -> str | None:

@@ -11,8 +11,10 @@ Calls, per action (``{orderId}`` is the event's ``platform_order_id``, path-esca
 - INVOICE: ``POST api/oms/pvt/orders/{orderId}/invoice`` with ``type: "Output"``,
   ``invoiceNumber`` (NF-e number), ``invoiceValue`` (total in cents, as the digit string
   the reference specifies), ``issuanceDate`` (ISO 8601 with offset), ``invoiceKey``
-  (44-digit access key), ``invoiceUrl`` (the XML/DANFE URL, left out when there is none)
-  and ``items[]``
+  (44-digit access key), ``invoiceUrl`` (the XML/DANFE URL, left out when there is none),
+  ``embeddedInvoice`` (the NF-e XML itself, when the event carries it in ``invoice.xml``;
+  checked first as ``connectors/nfe.py`` says, a wrong document is INVALID and nothing is
+  sent) and ``items[]``
   (``id`` = SKU, ``quantity``, ``price`` = unit price in cents). VTEX has no series field.
 - START_HANDLING: ``POST api/oms/pvt/orders/{orderId}/start-handling`` (no body; 204).
 - SHIP_WITH_TRACKING: the tracking goes on the invoice, and the event carries no invoice
@@ -116,9 +118,12 @@ class VtexConnector(Connector):
         order = _order_path(event)
         if action is Action.INVOICE:
             # a repeated invoiceNumber is a 200 with a new receipt: delivered, not done
-            request = PlatformRequest(
-                "POST", f"{order}/invoice", json=_invoice_body(event), headers=JSON_HEADERS
-            )
+            body = _invoice_body(event)
+            if (event.invoice or {}).get("xml"):
+                # the document itself, checked first: a wrong one is INVALID, never sent
+                document = await self.documents.document(event, self.config)
+                body["embeddedInvoice"] = document.xml.decode("utf-8", errors="replace")
+            request = PlatformRequest("POST", f"{order}/invoice", json=body, headers=JSON_HEADERS)
             return delivered(await self.call(request))
         if action is Action.START_HANDLING:
             request = PlatformRequest("POST", f"{order}/start-handling", headers=JSON_HEADERS)

@@ -10,6 +10,8 @@
     └── DeliveryError               a platform call did not succeed
         ├── RetryableDeliveryError  timeouts, connection errors, 408/425/429/5xx
         └── PermanentDeliveryError  other 4xx, refused addresses, missing credentials
+            └── DocumentError       the document the event brings (an NF-e XML) is not
+                                    one to send: INVALID, never uploaded
 
 Errors from libraries are translated at the boundary with ``raise ... from``.
 """
@@ -64,6 +66,7 @@ class KeyMismatchError(InvalidInputError):
 
 class DeliveryError(OrdersyncError):
     retryable = False
+    invalid_input = False  # the event, not the platform, is at fault: INVALID
 
     def __init__(
         self,
@@ -85,3 +88,10 @@ class RetryableDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     retryable = False
+
+
+class DocumentError(PermanentDeliveryError):
+    """The event's document is unfit to send (not an NF-e, another key, not authorized,
+    too large): the event itself is wrong, so its outcome is INVALID."""
+
+    invalid_input = True

@@ -52,6 +52,20 @@ class ReasonCode(StrEnum):
     ADDRESS_BLOCKED = "ADDRESS_BLOCKED"
     INSECURE_URL = "INSECURE_URL"
     INTERNAL_ERROR = "INTERNAL_ERROR"
+    # the NF-e document
+    NFE_XML_MISSING = "NFE_XML_MISSING"
+    NFE_URL_REFUSED = "NFE_URL_REFUSED"
+    NFE_FETCH_FAILED = "NFE_FETCH_FAILED"
+    NFE_TOO_LARGE = "NFE_TOO_LARGE"
+    NFE_XML_INVALID = "NFE_XML_INVALID"
+    NFE_KEY_MISMATCH = "NFE_KEY_MISMATCH"
+    NFE_NOT_AUTHORIZED = "NFE_NOT_AUTHORIZED"
+    NFE_REJECTED = "NFE_REJECTED"
+    NFE_ORDER_MISMATCH = "NFE_ORDER_MISMATCH"
+    NFE_NOT_ACCEPTED = "NFE_NOT_ACCEPTED"
+    NFE_ISSUED_BY_PLATFORM = "NFE_ISSUED_BY_PLATFORM"
+    NFE_NOT_ISSUED_BY_SELLER = "NFE_NOT_ISSUED_BY_SELLER"
+    NFE_NOT_REQUIRED = "NFE_NOT_REQUIRED"
     # waiting
     ORDER_HELD = "ORDER_HELD"
     STORE_QUEUED = "STORE_QUEUED"
@@ -98,6 +112,19 @@ PT_BR: dict[ReasonCode, str] = {
     ReasonCode.ADDRESS_BLOCKED: "Endereço da loja não permitido",
     ReasonCode.INSECURE_URL: "Endereço da loja sem HTTPS",
     ReasonCode.INTERNAL_ERROR: "Erro interno",
+    ReasonCode.NFE_XML_MISSING: "Evento sem o XML da NF-e (nem o XML, nem o endereço dele)",
+    ReasonCode.NFE_URL_REFUSED: "Endereço do XML da NF-e recusado: só https nos servidores do ERP cadastrados na integração",
+    ReasonCode.NFE_FETCH_FAILED: "Não foi possível baixar o XML da NF-e do ERP",
+    ReasonCode.NFE_TOO_LARGE: "XML da NF-e grande demais",
+    ReasonCode.NFE_XML_INVALID: "O XML não é uma NF-e legível",
+    ReasonCode.NFE_KEY_MISMATCH: "Chave de acesso do XML diferente da chave do evento",
+    ReasonCode.NFE_NOT_AUTHORIZED: "NF-e sem autorização de uso (protocolo com cStat 100)",
+    ReasonCode.NFE_REJECTED: "A plataforma recusou o XML da NF-e",
+    ReasonCode.NFE_ORDER_MISMATCH: "A plataforma diz que a NF-e não corresponde ao pedido",
+    ReasonCode.NFE_NOT_ACCEPTED: "O envio não aceita NF-e importada",
+    ReasonCode.NFE_ISSUED_BY_PLATFORM: "Envio Full: a NF-e é emitida pelo Mercado Livre",
+    ReasonCode.NFE_NOT_ISSUED_BY_SELLER: "Vendedor sem emissão de NF-e (fluxo DC-e)",
+    ReasonCode.NFE_NOT_REQUIRED: "A logística do envio não pede a NF-e",
     ReasonCode.ORDER_HELD: "Aguardando o evento anterior do mesmo pedido",
     ReasonCode.STORE_QUEUED: "Aguardando a vez da loja (limite de envios da plataforma)",
     ReasonCode.OPERATOR_RESEND: "Reenviado pelo operador",
@@ -143,6 +170,19 @@ ENGLISH: dict[ReasonCode, str] = {
     ReasonCode.ADDRESS_BLOCKED: "Store address not allowed",
     ReasonCode.INSECURE_URL: "Store address without HTTPS",
     ReasonCode.INTERNAL_ERROR: "Internal error",
+    ReasonCode.NFE_XML_MISSING: "The event has no NF-e XML (neither the XML nor its address)",
+    ReasonCode.NFE_URL_REFUSED: "NF-e XML address refused: https only, on the ERP hosts the integration lists",
+    ReasonCode.NFE_FETCH_FAILED: "Could not download the NF-e XML from the ERP",
+    ReasonCode.NFE_TOO_LARGE: "NF-e XML too large",
+    ReasonCode.NFE_XML_INVALID: "The XML is not a readable NF-e",
+    ReasonCode.NFE_KEY_MISMATCH: "The XML's access key differs from the event's",
+    ReasonCode.NFE_NOT_AUTHORIZED: "NF-e without its authorization (a protocol with cStat 100)",
+    ReasonCode.NFE_REJECTED: "The platform refused the NF-e XML",
+    ReasonCode.NFE_ORDER_MISMATCH: "The platform says the NF-e does not match the order",
+    ReasonCode.NFE_NOT_ACCEPTED: "The shipment does not take an imported NF-e",
+    ReasonCode.NFE_ISSUED_BY_PLATFORM: "Full shipment: Mercado Livre issues the NF-e",
+    ReasonCode.NFE_NOT_ISSUED_BY_SELLER: "Seller without NF-e (DC-e flow)",
+    ReasonCode.NFE_NOT_REQUIRED: "The shipment's logistics does not ask for the NF-e",
     ReasonCode.ORDER_HELD: "Waiting for the order's earlier event",
     ReasonCode.STORE_QUEUED: "Waiting for the store's turn (the platform's request limit)",
     ReasonCode.OPERATOR_RESEND: "Resent by an operator",

@@ -149,6 +149,16 @@ class IntegrationConfig:
     enabled: bool = True
     rate_limit_per_s: float | None = None
     status_map: Mapping[str, str] = field(default_factory=dict)
+    # the ERP's own hosts: the only ones an event's invoice.xml_url is fetched from
+    nfe_xml_hosts: tuple[str, ...] = ()
+    nfe_attach_to_pack: bool = False  # Mercado Livre: the buyer sees the NF-e on the pack
+    seller_issues_nfe: bool = True  # False: a seller on the DC-e flow (no NF-e to import)
+
+    def __post_init__(self) -> None:
+        # a list from YAML or Avro; a tuple keeps configs comparable and hashable
+        hosts = self.nfe_xml_hosts
+        listed = (hosts,) if isinstance(hosts, str) else tuple(hosts)
+        object.__setattr__(self, "nfe_xml_hosts", tuple(str(h).strip().lower() for h in listed))
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> IntegrationConfig:
@@ -156,7 +166,8 @@ class IntegrationConfig:
 
     def to_avro(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in _CONFIG_FIELDS} | {
-            "status_map": dict(self.status_map)
+            "status_map": dict(self.status_map),
+            "nfe_xml_hosts": list(self.nfe_xml_hosts),
         }
 
 

@@ -86,6 +86,12 @@ class Settings:
     # fail as if ClickHouse were unreachable
     sink_refuse_file: Path | None = None
     secrets_dir: Path | None = None
+    # an NF-e XML fetched from the ERP (invoice.xml_url) or carried in the event: at most
+    # this many bytes, within this many seconds; certificates of the ERP's hosts may be
+    # signed by the CAs in erp_ca_file besides the public ones (an ERP on a private PKI)
+    nfe_max_bytes: int = 1_000_000
+    nfe_fetch_timeout_s: float = 10.0
+    erp_ca_file: Path | None = None
     allowed_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     log_level: str = "info"
     env_secrets: Mapping[str, Secret] = field(default_factory=dict, repr=False)
@@ -180,6 +186,9 @@ class Settings:
             if get("SINK_REFUSE_FILE", "")
             else None,
             secrets_dir=Path(secrets_dir).resolve() if secrets_dir else None,
+            nfe_max_bytes=get_int("NFE_MAX_BYTES", cls.nfe_max_bytes),
+            nfe_fetch_timeout_s=get_float("NFE_FETCH_TIMEOUT_S", cls.nfe_fetch_timeout_s),
+            erp_ca_file=Path(get("ERP_CA_FILE", "")).resolve() if get("ERP_CA_FILE", "") else None,
             allowed_networks=tuple(networks),
             log_level=get("LOG_LEVEL", cls.log_level),
             env_secrets={
@@ -227,11 +236,14 @@ class Settings:
             ("READ_AHEAD", self.read_ahead),
             ("STORE_CONCURRENCY", self.store_concurrency),
             ("STORE_CONCURRENCY_MAX", self.store_concurrency_max),
+            ("NFE_MAX_BYTES", self.nfe_max_bytes),
         ):
             if value < 1:
                 raise ConfigurationError(f"ORDERSYNC_{name}: must be at least 1")
         if not 0 <= self.produce_linger_ms <= 1000:
             raise ConfigurationError("ORDERSYNC_PRODUCE_LINGER_MS: from 0 to 1000")
+        if self.erp_ca_file is not None and not self.erp_ca_file.is_file():
+            raise ConfigurationError(f"ORDERSYNC_ERP_CA_FILE: no file at {self.erp_ca_file}")
         if self.signing_key is not None and len(self.signing_key.reveal()) < 32:
             raise ConfigurationError("ORDERSYNC_SIGNING_KEY: at least 32 characters")
 

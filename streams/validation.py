@@ -17,6 +17,8 @@ from streams.errors import FieldError
 from streams.records import EventType
 
 ACCESS_KEY = re.compile(r"\d{44}")
+# an inline NF-e XML leaves the rest of the event room within the broker's 1,000,000 bytes
+INLINE_XML_MAX_BYTES = 950_000
 PAYLOAD_OF = {
     EventType.INVOICE_AUTHORIZED: "invoice",
     EventType.SHIPPED: "shipment",
@@ -142,8 +144,9 @@ INVOICE = _record(
             min_items=1,
         ),
         "xml_url": _string(required=False),
+        "xml": _string(required=False),
     },
-    optional={"xml_url": None},
+    optional={"xml_url": None, "xml": None},
 )
 SHIPMENT = _record(
     {
@@ -238,6 +241,17 @@ def business_errors(record: Mapping[str, Any]) -> list[FieldError]:
         if isinstance(key, str) and not ACCESS_KEY.fullmatch(key):
             detail = f"got {len(key)}" if key.isdigit() else "got non-digits"
             errors.append(FieldError("invoice.access_key", f"expected 44 digits, {detail}"))
+        xml = invoice.get("xml")
+        if isinstance(xml, str) and len(xml) > INLINE_XML_MAX_BYTES // 4:
+            size = len(xml.encode("utf-8", errors="surrogatepass"))
+            if size > INLINE_XML_MAX_BYTES:
+                errors.append(
+                    FieldError(
+                        "invoice.xml",
+                        f"{size:,} bytes, over the {INLINE_XML_MAX_BYTES:,} an event may carry "
+                        "(a record is at most 1,000,000 bytes): give invoice.xml_url instead",
+                    )
+                )
     return errors
 
 

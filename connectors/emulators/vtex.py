@@ -162,6 +162,7 @@ async def _invoice(request: web.Request, body: Any) -> web.StreamResponse:
                 "issuanceDate": body["issuanceDate"],
                 "invoiceKey": body.get("invoiceKey"),
                 "invoiceUrl": body.get("invoiceUrl"),
+                "embeddedInvoice": body.get("embeddedInvoice"),
                 "items": body["items"],
                 "courier": None,
                 "trackingNumber": None,

@@ -144,6 +144,9 @@ def child_env(settings: Settings, extra: Mapping[str, str] | None = None) -> dic
             "ORDERSYNC_STORE_CONCURRENCY_MAX": str(settings.store_concurrency_max),
             "ORDERSYNC_STORE_QUEUE_S": str(settings.store_queue_s),
             "ORDERSYNC_PRODUCE_LINGER_MS": str(settings.produce_linger_ms),
+            "ORDERSYNC_NFE_MAX_BYTES": str(settings.nfe_max_bytes),
+            "ORDERSYNC_NFE_FETCH_TIMEOUT_S": str(settings.nfe_fetch_timeout_s),
+            "ORDERSYNC_ERP_CA_FILE": str(settings.erp_ca_file or ""),
         }
     )
     env.update(extra or {})

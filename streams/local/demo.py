@@ -59,6 +59,7 @@ def demo_events(integrations: list[str], orders_per_integration: int = 5) -> lis
                                 {"sku": "CAM-AZ-M", "quantity": 1, "unit_price_cents": 15990}
                             ],
                             "xml_url": None,
+                            "xml": None,
                         }
                     },
                 ),

@@ -65,6 +65,7 @@ def payload(event_type: EventType, at: datetime = NOW) -> dict[str, Any]:
             "total_cents": 25990,
             "items": [{"sku": "SKU-1", "quantity": 2, "unit_price_cents": 12995}],
             "xml_url": None,
+            "xml": None,
         }
     elif event_type is EventType.PICKING_STARTED:
         fields["status"] = {"code": "20", "name": "Em separação"}

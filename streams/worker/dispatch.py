@@ -341,6 +341,20 @@ class Dispatcher:
             if exc.reason_code in CREDENTIALS_REFUSED:
                 self.pool.refused(config)
             return self.follow.failed(message, event, config, action, attempt, exc, state)
+        if delivery.skipped is not None:
+            # the platform's answer showed nothing was to be sent (Mercado Livre issues a
+            # Full shipment's NF-e itself): recorded, not delivered, so a replay asks again
+            skip = DispatchOutcome.for_event(
+                event,
+                config.platform,
+                action=action,
+                outcome=Outcome.SKIPPED,
+                reason_code=delivery.skipped.value,
+                attempt=attempt,
+                http_status=delivery.http_status,
+                latency_ms=round(delivery.latency_ms, 3),
+            ).stamped(message)
+            return Handled([skip])
         state.record_delivery(event.event_id, action, update_kind(decision.action), event.sequence)
         sent = DispatchOutcome.for_event(
             event,

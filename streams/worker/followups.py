@@ -65,7 +65,11 @@ class FollowUps:
             event,
             config.platform,
             action=action,
-            outcome=Outcome.RETRY_SCHEDULED if retry else Outcome.DEAD_LETTERED,
+            outcome=Outcome.RETRY_SCHEDULED
+            if retry
+            else Outcome.INVALID
+            if exc.invalid_input
+            else Outcome.DEAD_LETTERED,
             reason_code=exc.reason_code,
             attempt=attempt,
             http_status=exc.http_status,

@@ -7,6 +7,7 @@ import time
 
 from connectors import CONNECTORS, Connector
 from connectors.http import insecure_url_reason, make_client
+from connectors.nfe import NfeSource
 from streams.errors import PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import IntegrationConfig
@@ -30,6 +31,13 @@ class ConnectorPool:
         self.recheck_s = recheck_s
         self._pool: dict[str, tuple[IntegrationConfig, Connector]] = {}
         self._read_at: dict[str, float] = {}  # integration -> when its secret was last read
+        # one for every connector: its clients to the ERP's hosts are the worker's
+        self.documents = NfeSource(
+            max_bytes=settings.nfe_max_bytes,
+            timeout_s=settings.nfe_fetch_timeout_s,
+            allowed=settings.allowed_networks,
+            extra_ca_file=str(settings.erp_ca_file) if settings.erp_ca_file else None,
+        )
 
     def get(self, config: IntegrationConfig) -> Connector:
         held = self._pool.get(config.integration_id)
@@ -59,7 +67,11 @@ class ConnectorPool:
             allowed=self.settings.allowed_networks,
         )
         connector = CONNECTORS[config.platform](
-            config, credentials, client, longest_pause_s=self.settings.retry_max_delay_s
+            config,
+            credentials,
+            client,
+            longest_pause_s=self.settings.retry_max_delay_s,
+            documents=self.documents,
         )
         self._pool[config.integration_id] = (config, connector)
         return connector
@@ -93,3 +105,4 @@ class ConnectorPool:
         for _, connector in self._pool.values():
             await connector.client.aclose()
         self._pool.clear()
+        await self.documents.aclose()

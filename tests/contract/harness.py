@@ -22,6 +22,7 @@ import pytest
 from connectors.base import Connector
 from connectors.emulators.base import Fault, PlatformEmulator
 from connectors.http import make_client
+from connectors.nfe import NfeSource
 from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from streams.records import Action, OrderEvent
 from streams.secrets import Secret
@@ -38,6 +39,7 @@ async def connected(
     secret: str | None = "test-secret-value",
     path: str = "",
     timeout_s: float = 2.0,
+    documents: NfeSource | None = None,
     **config_overrides: Any,
 ) -> AsyncIterator[tuple[PlatformEmulator, Connector]]:
     base = await emulator.start()
@@ -49,7 +51,7 @@ async def connected(
         credentials_ref="STORE_SECRET" if secret else None,
         **config_overrides,
     )
-    connector = connector_cls(cfg, Secret(secret) if secret else None, client)
+    connector = connector_cls(cfg, Secret(secret) if secret else None, client, documents=documents)
     try:
         yield emulator, connector
     finally:

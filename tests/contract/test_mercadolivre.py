@@ -1,7 +1,9 @@
-"""Mercado Livre connector against the Mercado Livre emulator: ME1 notices, "already done", faults."""
+"""Mercado Livre connector against the Mercado Livre emulator: ME1 notices, the NF-e import
+and pack attachment, "already done", recorded skips, faults."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,10 +11,19 @@ import pytest
 from connectors.emulators.base import Fault
 from connectors.emulators.mercadolivre import MercadoLivreEmulator
 from connectors.mercadolivre import MercadoLivreConnector
-from streams.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from connectors.nfe import NfeSource
+from streams.errors import (
+    DeliveryError,
+    DocumentError,
+    PermanentDeliveryError,
+    RetryableDeliveryError,
+)
 from streams.records import Action, EventType
-from tests.contract.harness import check_classification, connected, run
-from tests.factories import AT, event
+from tests.contract.harness import LOOPBACK, check_classification, connected, run
+from tests.erp import ErpDocumentServer
+from tests.factories import ACCESS_KEY, AT, PAYLOADS, event
+from tests.nfe import OTHER_KEY, nfe_xml
+from tests.tls import make_pki
 
 ORDER = "2000003508419013"
 SHIPMENT = 28264263908
@@ -122,7 +133,11 @@ def test_a_shipment_that_is_not_me1_is_action_unsupported(mode: str) -> None:
 
 
 def test_unsupported_actions_are_left_out() -> None:
-    assert MercadoLivreConnector.actions == {Action.SHIP_WITH_TRACKING, Action.DELIVER}
+    assert MercadoLivreConnector.actions == {
+        Action.INVOICE,
+        Action.SHIP_WITH_TRACKING,
+        Action.DELIVER,
+    }
 
 
 # -- errors -----------------------------------------------------------------------------
@@ -226,3 +241,239 @@ def test_missing_credentials_are_reported_without_a_call() -> None:
     assert isinstance(error, PermanentDeliveryError)
     assert error.reason_code == "CREDENTIALS_MISSING"
     assert emu.calls == []
+
+
+# -- INVOICE: "Importar Nota Fiscal" and "Anexar Nota Fiscal" ----------------------------------
+INVOICE_DATA = f"/shipments/{SHIPMENT}/invoice_data"
+PACK = 2000000089077943
+
+
+def invoice_event(**invoice: Any) -> Any:
+    return event(
+        EventType.INVOICE_AUTHORIZED,
+        order=ORDER,
+        invoice={**PAYLOADS[EventType.INVOICE_AUTHORIZED]["invoice"], **invoice},
+    )
+
+
+async def send_invoice(
+    emu: MercadoLivreEmulator, ev: Any, documents: NfeSource | None = None, **config: Any
+) -> Any:
+    async with connected(emu, MercadoLivreConnector, documents=documents, **config) as (
+        _,
+        connector,
+    ):
+        try:
+            return await connector.send(Action.INVOICE, ev)
+        except DeliveryError as exc:
+            return exc
+
+
+def routes(emu: MercadoLivreEmulator) -> list[tuple[str | None, str | None]]:
+    return [(c.route, c.refused) for c in emu.calls]
+
+
+@pytest.mark.parametrize("logistic", ["drop_off", "xd_drop_off", "xd_same_day", "cross_docking"])
+def test_the_nfe_is_imported_and_the_label_released(logistic: str) -> None:
+    emu = emulator(mode="me2", logistic_type=logistic)
+    assert emu.shipments[ORDER]["substatus"] == "invoice_pending"
+    assert not emu.label_available(ORDER)
+    xml = nfe_xml()
+    delivery = run(send_invoice(emu, invoice_event(xml=xml)))
+    assert delivery.http_status == 200 and not delivery.already_done
+    assert delivery.skipped is None
+    assert routes(emu) == [
+        ("shipment", None),
+        ("invoice", "not_found: Shipment 28264263908 has no invoice"),
+        ("import", None),
+    ]
+    posted = emu.accepted("import")[0]
+    assert (posted.method, posted.path, posted.query) == ("POST", INVOICE_DATA, {"siteId": "MLB"})
+    assert posted.headers["Content-Type"] == "application/xml"
+    assert posted.body == xml  # the document itself, byte for byte
+    assert emu.invoices[str(SHIPMENT)]["fiscal_key"] == ACCESS_KEY
+    assert emu.shipments[ORDER]["substatus"] == "ready_to_print"
+    assert emu.label_available(ORDER)
+
+
+def test_an_nfe_already_imported_is_already_done() -> None:
+    emu = emulator(mode="me2", logistic_type="drop_off")
+    run(send_invoice(emu, invoice_event(xml=nfe_xml())))
+    emu.calls.clear()
+    delivery = run(send_invoice(emu, invoice_event(xml=nfe_xml())))
+    assert delivery.already_done is True
+    assert [c.route for c in emu.calls] == ["shipment", "invoice"]  # nothing posted
+
+
+def test_another_nfe_on_the_shipment_is_not_accepted() -> None:
+    emu = emulator(mode="me2", logistic_type="drop_off")
+    run(send_invoice(emu, invoice_event(access_key=OTHER_KEY, xml=nfe_xml(key=OTHER_KEY))))
+    error = run(send_invoice(emu, invoice_event(xml=nfe_xml())))
+    assert isinstance(error, PermanentDeliveryError) and error.reason_code == "NFE_NOT_ACCEPTED"
+    assert OTHER_KEY in str(error) and len(emu.accepted("import")) == 1
+
+
+def test_an_nfe_that_arrived_meanwhile_is_read_again() -> None:
+    class ArrivesMeanwhile(MercadoLivreEmulator):
+        async def _invoice(self, request: Any, body: Any) -> Any:
+            answer = await super()._invoice(request, body)
+            self.invoices[str(SHIPMENT)] = {"id": 1, "fiscal_key": ACCESS_KEY}  # the ERP's own
+            return answer
+
+    emu = ArrivesMeanwhile()
+    emu.add_order(ORDER, shipment_id=SHIPMENT, mode="me2", logistic_type="drop_off")
+    delivery = run(send_invoice(emu, invoice_event(xml=nfe_xml())))
+    assert delivery.already_done is True
+    assert [(c.route, c.refused is None) for c in emu.calls] == [
+        ("shipment", True), ("invoice", False), ("import", False), ("invoice", True),
+    ]  # fmt: skip
+
+
+def test_a_full_shipment_is_a_recorded_skip() -> None:
+    emu = emulator(mode="me2", logistic_type="fulfillment")
+    delivery = run(send_invoice(emu, invoice_event()))  # no XML needed: nothing is sent
+    assert delivery.skipped == "NFE_ISSUED_BY_PLATFORM" and not delivery.already_done
+    assert [c.route for c in emu.calls] == ["shipment"]
+
+
+def test_a_seller_without_nfe_is_a_recorded_skip_without_a_call() -> None:
+    emu = emulator(mode="me2", logistic_type="drop_off")
+    delivery = run(send_invoice(emu, invoice_event(xml=nfe_xml()), seller_issues_nfe=False))
+    assert delivery.skipped == "NFE_NOT_ISSUED_BY_SELLER" and delivery.http_status is None
+    assert emu.calls == []
+
+
+def test_logistics_without_an_import_is_a_recorded_skip() -> None:
+    emu = emulator(mode="me2", logistic_type="self_service")
+    delivery = run(send_invoice(emu, invoice_event(xml=nfe_xml())))
+    assert delivery.skipped == "NFE_NOT_REQUIRED"
+    assert [c.route for c in emu.calls] == ["shipment"]
+
+
+def test_the_nfe_is_attached_to_the_pack_for_the_buyer() -> None:
+    emu = emulator(mode="me2", logistic_type="self_service", pack_id=PACK)
+    xml = nfe_xml()
+    delivery = run(send_invoice(emu, invoice_event(xml=xml), nfe_attach_to_pack=True))
+    assert delivery.http_status == 200 and not delivery.already_done and delivery.skipped is None
+    assert [c.route for c in emu.calls] == ["shipment", "order", "documents", "attach"]
+    attach = emu.accepted("attach")[0]
+    assert attach.path == f"/packs/{PACK}/fiscal_documents"
+    assert attach.headers["Content-Type"].startswith("multipart/form-data; boundary=")
+    (stored,) = emu.pack_documents[str(PACK)]
+    assert stored["type"] == "application/xml" and stored["content"] == xml.encode()
+    assert emu.shipments[ORDER]["substatus"] is None  # attaching changes no shipment
+
+
+def test_import_and_attach_without_a_pack_use_the_order_id() -> None:
+    emu = emulator(mode="me2", logistic_type="drop_off")
+    delivery = run(send_invoice(emu, invoice_event(xml=nfe_xml()), nfe_attach_to_pack=True))
+    assert not delivery.already_done
+    assert [c.route for c in emu.accepted()] == [
+        "shipment",
+        "import",
+        "order",
+        "documents",
+        "attach",
+    ]
+    assert list(emu.pack_documents) == [ORDER] and emu.label_available(ORDER)
+    emu.calls.clear()
+    again = run(send_invoice(emu, invoice_event(xml=nfe_xml()), nfe_attach_to_pack=True))
+    assert again.already_done is True
+    assert [c.route for c in emu.calls] == ["shipment", "invoice", "order", "documents"]
+
+
+@pytest.mark.parametrize(
+    ("xml", "reason"),
+    [
+        (nfe_xml(key=OTHER_KEY), "NFE_KEY_MISMATCH"),
+        (nfe_xml(status="110"), "NFE_NOT_AUTHORIZED"),
+        (nfe_xml(root="NFe"), "NFE_NOT_AUTHORIZED"),
+        ("<html>not found</html>", "NFE_XML_INVALID"),
+        (None, "NFE_XML_MISSING"),
+    ],
+)
+def test_a_wrong_document_is_invalid_and_nothing_is_uploaded(xml: str | None, reason: str) -> None:
+    emu = emulator(mode="me2", logistic_type="drop_off", pack_id=PACK)
+    error = run(send_invoice(emu, invoice_event(xml=xml), nfe_attach_to_pack=True))
+    assert isinstance(error, DocumentError) and error.reason_code == reason
+    assert error.invalid_input and not error.retryable
+    assert [c.route for c in emu.calls] == ["shipment"]
+    assert emu.invoices == {} and emu.pack_documents == {}
+    assert emu.shipments[ORDER]["substatus"] == "invoice_pending"
+
+
+def test_an_oversized_inline_xml_is_invalid_with_its_size() -> None:
+    emu = emulator(mode="me2", logistic_type="drop_off")
+    xml = nfe_xml(padding=5_000)
+    small = NfeSource(max_bytes=4_000)
+    error = run(send_invoice(emu, invoice_event(xml=xml), documents=small))
+    assert isinstance(error, DocumentError) and error.reason_code == "NFE_TOO_LARGE"
+    assert f"{len(xml.encode()):,} bytes, over the 4,000 allowed" in str(error)
+    assert [c.route for c in emu.calls] == ["shipment"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "xml", "reason"),
+    [
+        ({"buyer_doc": "98765432100"}, nfe_xml(), "NFE_ORDER_MISMATCH"),
+        ({}, nfe_xml(status="150"), "NFE_REJECTED"),  # authorized late: Mercado Livre says no
+        ({"status": "shipped"}, nfe_xml(), "NFE_NOT_ACCEPTED"),  # no longer waiting for one
+    ],
+)
+def test_mercado_livre_refusals_are_permanent_with_their_reason(
+    setup: dict[str, Any], xml: str, reason: str
+) -> None:
+    emu = emulator(mode="me2", logistic_type="drop_off", **setup)
+    error = run(send_invoice(emu, invoice_event(xml=xml)))
+    assert isinstance(error, PermanentDeliveryError) and error.reason_code == reason
+    assert not error.invalid_input and error.http_status == 400
+    assert emu.invoices == {}
+
+
+def test_invoice_fault_table() -> None:
+    def make() -> MercadoLivreEmulator:
+        emu = DropsEveryAttempt()
+        emu.add_order(ORDER, shipment_id=SHIPMENT, mode="me2", logistic_type="drop_off")
+        return emu
+
+    check_classification(
+        make,
+        MercadoLivreConnector,
+        Action.INVOICE,
+        invoice_event(xml=nfe_xml()),
+        refused=(RetryableDeliveryError, "TOKEN_EXPIRED"),
+    )
+
+
+def test_the_xml_is_fetched_from_the_erps_listed_host(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    xml = nfe_xml().encode()
+
+    async def go() -> tuple[Any, list[str]]:
+        erp = ErpDocumentServer(pki.server_context())
+        erp.documents["/nfe/1234.xml"] = xml
+        base = await erp.start()
+        emu = emulator(mode="me2", logistic_type="drop_off")
+        source = NfeSource(allowed=LOOPBACK, extra_ca_file=str(pki.ca_file))
+        try:
+            ev = invoice_event(xml_url=f"{base}/nfe/1234.xml")
+            delivery = await send_invoice(emu, ev, documents=source, nfe_xml_hosts=("localhost",))
+            assert emu.accepted("import")[0].body == xml.decode()
+            assert emu.label_available(ORDER)
+            return delivery, erp.requests
+        finally:
+            await source.aclose()
+            await erp.stop()
+
+    delivery, requests = run(go())
+    assert delivery.http_status == 200 and not delivery.already_done
+    assert requests == ["/nfe/1234.xml"]
+
+
+def test_an_xml_url_on_another_host_is_refused_and_nothing_is_uploaded() -> None:
+    emu = emulator(mode="me2", logistic_type="drop_off")
+    ev = invoice_event(xml_url="https://files.elsewhere.example/nfe/1234.xml")
+    error = run(send_invoice(emu, ev, nfe_xml_hosts=("erp.example",)))
+    assert isinstance(error, PermanentDeliveryError) and error.reason_code == "NFE_URL_REFUSED"
+    assert "files.elsewhere.example" in str(error)
+    assert [c.route for c in emu.calls] == ["shipment"] and emu.invoices == {}

@@ -16,11 +16,12 @@ from connectors.emulators.base import Call, Fault
 from connectors.emulators.vtex import VtexEmulator, VtexOrder, package
 from connectors.vtex import VtexConnector
 from streams.decision import OrderState, Send, Skip, decide
-from streams.errors import DeliveryError, PermanentDeliveryError
+from streams.errors import DeliveryError, DocumentError, PermanentDeliveryError
 from streams.reasons import ReasonCode
 from streams.records import Action, EventType, OrderEvent
 from tests.contract.harness import check_classification, connected, run
 from tests.factories import ACCESS_KEY, AT, config, event
+from tests.nfe import OTHER_KEY, nfe_xml
 
 APP_KEY = "vtexappkey-acme-KQXPTB"
 APP_TOKEN = "TKNvtexSECRETvalue0123456789"
@@ -405,6 +406,43 @@ def test_an_invoice_with_its_xml_url_sends_it() -> None:
     run(send(emu, Action.INVOICE, ev))
     [call] = emu.calls
     assert call.refused is None and call.body["invoiceUrl"] == "https://nfe.example/1234.xml"
+
+
+def test_an_invoice_with_its_xml_embeds_the_checked_document() -> None:
+    emu = emulator()
+    ev = order_event()
+    assert ev.invoice is not None
+    xml = nfe_xml()
+    ev = replace(ev, invoice={**ev.invoice, "xml": xml, "xml_url": "https://nfe.example/1.xml"})
+    run(send(emu, Action.INVOICE, ev))
+    [call] = emu.calls
+    assert call.refused is None
+    assert call.body["embeddedInvoice"] == xml and call.body["invoiceKey"] == ACCESS_KEY
+    assert call.body["invoiceUrl"] == "https://nfe.example/1.xml"
+    assert emu.orders[ORDER].packages[-1]["embeddedInvoice"] == xml
+
+
+def test_an_invoice_with_only_its_url_embeds_nothing_and_fetches_nothing() -> None:
+    emu = emulator()
+    ev = order_event()
+    assert ev.invoice is not None
+    ev = replace(ev, invoice={**ev.invoice, "xml_url": "https://nfe.example/1.xml"})
+    run(send(emu, Action.INVOICE, ev))
+    [call] = emu.calls
+    assert "embeddedInvoice" not in call.body
+
+
+@pytest.mark.parametrize(
+    ("xml", "reason"),
+    [(nfe_xml(key=OTHER_KEY), "NFE_KEY_MISMATCH"), (nfe_xml(status="110"), "NFE_NOT_AUTHORIZED")],
+)
+def test_a_wrong_embedded_document_is_invalid_and_nothing_is_sent(xml: str, reason: str) -> None:
+    emu = emulator()
+    ev = order_event()
+    assert ev.invoice is not None
+    error = run(failure(emu, Action.INVOICE, replace(ev, invoice={**ev.invoice, "xml": xml})))
+    assert isinstance(error, DocumentError) and error.reason_code == reason
+    assert emu.calls == []
 
 
 @pytest.mark.parametrize(

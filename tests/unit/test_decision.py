@@ -6,6 +6,7 @@ import itertools
 
 import pytest
 
+from connectors import CONNECTORS
 from streams.decision import OrderState, Send, Skip, decide
 from streams.reasons import ReasonCode as R
 from streams.records import Action as A
@@ -237,3 +238,18 @@ def test_decision_properties(
         assert state.delivered.get(kind, -1) <= sequence
     else:
         assert decision.reason in R
+
+
+# -- per platform: what each connector's actions make of the NF-e event ----------------------
+@pytest.mark.parametrize(
+    ("platform", "expected"),
+    [
+        ("mercadolivre", Send(A.INVOICE)),  # the NF-e is imported (connectors/nfe.py)
+        ("vtex", Send(A.INVOICE)),
+        ("shopify", Skip(R.ACTION_UNSUPPORTED)),
+    ],
+)
+def test_the_nfe_event_per_platform(platform: str, expected: object) -> None:
+    supported = CONNECTORS[platform].actions
+    decision = decide(event(E.INVOICE_AUTHORIZED), config(platform=platform), NO_STATE, supported)
+    assert decision == expected

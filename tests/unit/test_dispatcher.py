@@ -19,8 +19,9 @@ import schemas
 from connectors.base import Connector, Delivery
 from connectors.emulators.tray import TrayEmulator
 from streams.codec import Codec
-from streams.errors import PermanentDeliveryError, RetryableDeliveryError
-from streams.headers import ATTEMPT, RESEND_FORCE, RESEND_OF, signed
+from streams.errors import DocumentError, PermanentDeliveryError, RetryableDeliveryError
+from streams.headers import ATTEMPT, ERROR_REASON, RESEND_FORCE, RESEND_OF, signed
+from streams.reasons import ReasonCode
 from streams.records import Action, EventType, IntegrationConfig, OrderEvent, Outcome
 from streams.secrets import Secret
 from streams.settings import Settings
@@ -56,7 +57,7 @@ class ScriptedConnector(Connector):
 
     platform = "sandbox"
     actions = frozenset(Action)
-    script: ClassVar[list[Exception | None]] = []
+    script: ClassVar[list[Exception | Delivery | None]] = []
     calls: ClassVar[list[tuple[str, int]]] = []
 
     async def send(
@@ -64,6 +65,8 @@ class ScriptedConnector(Connector):
     ) -> Delivery:
         ScriptedConnector.calls.append((event.event_id, event.sequence))
         result = ScriptedConnector.script.pop(0) if ScriptedConnector.script else None
+        if isinstance(result, Delivery):
+            return result
         if result is not None:
             raise result
         return Delivery(200, 1.0, already_done=False)
@@ -191,6 +194,36 @@ def test_permanent_failure_is_dead_lettered_at_once(dispatcher: Dispatcher) -> N
     handled = handle(dispatcher, message(event_record()))
     assert [o.outcome for o in handled.outcomes] == [Outcome.DEAD_LETTERED]
     assert handled.retry is None and len(handled.dead_letters) == 1
+
+
+def test_a_document_unfit_to_send_is_invalid_at_once(dispatcher: Dispatcher) -> None:
+    ScriptedConnector.script = [
+        DocumentError(
+            "the XML is the NF-e of access key 1..., not 3...", reason_code="NFE_KEY_MISMATCH"
+        )
+    ]
+    handled = handle(dispatcher, message(event_record()))
+    assert [(o.outcome, o.reason_code, o.action) for o in handled.outcomes] == [
+        (Outcome.INVALID, "NFE_KEY_MISMATCH", "INVOICE")
+    ]
+    assert "access key" in (handled.outcomes[0].error or "")
+    assert handled.retry is None and len(handled.dead_letters) == 1
+    assert dict(handled.dead_letters[0].headers)[ERROR_REASON] == b"NFE_KEY_MISMATCH"
+
+
+def test_a_skip_the_platform_showed_is_recorded_not_delivered(dispatcher: Dispatcher) -> None:
+    skip = Delivery(200, 3.0, already_done=False, skipped=ReasonCode.NFE_ISSUED_BY_PLATFORM)
+    ScriptedConnector.script = [skip, skip]
+    msg = message(event_record())
+    handled = handle(dispatcher, msg)
+    assert [(o.outcome, o.reason_code, o.action, o.http_status) for o in handled.outcomes] == [
+        (Outcome.SKIPPED, "NFE_ISSUED_BY_PLATFORM", "INVOICE", 200)
+    ]
+    assert handled.outcomes[0].terminal and not handled.dead_letters
+    # not recorded as delivered: read again, the platform is asked again
+    again = handle(dispatcher, msg)
+    assert [o.outcome for o in again.outcomes] == [Outcome.SKIPPED]
+    assert len(ScriptedConnector.calls) == 2
 
 
 def test_an_unexpected_exception_is_dead_lettered_not_lost(dispatcher: Dispatcher) -> None:
