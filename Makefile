@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime
 STAMP := $(VENV)/.installed
 LOCK_FLAGS := --python-version 3.11 --no-header --no-annotate -q
 
-.PHONY: demo test lint typecheck stack-up stack-down stack-status bench chaos clean chromium venv lock
+.PHONY: demo test lint typecheck stack-up stack-down stack-status bench chaos clean chromium prometheus venv lock
 
 # Every install is exactly what a lock pins, hashes checked. uv (its own pin in
 # requirements-uv.lock, the dev lock's) installs the locks in seconds where pip takes a minute.
@@ -49,7 +49,14 @@ demo: $(RUNTIME)
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+# the alert rules' tests run Debian's promtool, the monitoring test its Prometheus (2.42);
+# where the package cannot be installed those tests skip and say why
+prometheus:
+	@command -v promtool >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
+		|| echo "Debian's prometheus package could not be installed: the monitoring tests skip"
+
+test: $(STAMP) chromium prometheus
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -ra

@@ -20,6 +20,9 @@ from streams.reasons import ReasonCode
 
 # set in the task of a send the store gate admitted: the gate took its first call's token
 PREPAID: ContextVar[bool] = ContextVar("ordersync_prepaid_call", default=False)
+# a pause beginning within this long of the last one's end continues its run: the call
+# made when a pause ends (up to the HTTP timeout) and refused again lies between the two
+PAUSE_RUN_GAP_S = 30.0
 
 
 class RateLimiter:
@@ -42,6 +45,7 @@ class RateLimiter:
         self.longest_pause_s = longest_pause_s
         self._at = time.monotonic()
         self._paused_until = 0.0
+        self._paused_since = 0.0  # start of the run of pauses holding the store now
 
     # -- budget --------------------------------------------------------------------------
     def _refill(self, now: float) -> None:
@@ -82,11 +86,21 @@ class RateLimiter:
         if not seconds > 0:  # nan and negatives too
             return
         seconds = min(seconds, self.longest_pause_s)
-        self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+        now = time.monotonic()
+        # a store refusing again right after its pause (the next call's time) is still
+        # refusing: one run of pauses, however short each, so an alert can see its length
+        if self._paused_until + PAUSE_RUN_GAP_S < now:
+            self._paused_since = now
+        self._paused_until = max(self._paused_until, now + seconds)
 
     def paused_for(self) -> float:
         """Seconds until a pause ends (0 when none holds the store)."""
         return max(0.0, self._paused_until - time.monotonic())
+
+    def paused_run_s(self) -> float:
+        """How long pauses have held the store without a break (0 when none holds it)."""
+        now = time.monotonic()
+        return now - self._paused_since if self._paused_until > now else 0.0
 
     async def wait_until_resumed(self) -> None:
         """Return once no pause holds the store (a pause may be extended meanwhile)."""
@@ -126,6 +140,11 @@ class CircuitBreaker:
         self.failures = 0
         self.open_until = 0.0
         self.probing = False
+        self._opened_at = 0.0  # when it opened; failed probes keep it open since then
+
+    def open_for_s(self) -> float:
+        """How long the breaker has been open or probing (0 while closed)."""
+        return time.monotonic() - self._opened_at if self.failures >= self.threshold else 0.0
 
     def admit(self, method: str, path: str) -> bool:
         """Raise unless a call may go now; ``True`` when this call is the probe."""
@@ -147,5 +166,7 @@ class CircuitBreaker:
 
     def unanswered(self) -> None:
         self.failures += 1
+        if self.failures == self.threshold:
+            self._opened_at = time.monotonic()
         if self.failures >= self.threshold:
             self.open_until = time.monotonic() + self.cooldown_s

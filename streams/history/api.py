@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from importlib import resources
@@ -19,7 +20,7 @@ from aiohttp import web
 
 from streams.auth import PRINCIPAL, Tokens, api_middleware
 from streams.errors import ConfigurationError
-from streams.history import catalogue, export
+from streams.history import catalogue, export, health
 from streams.history.backlog import BacklogView
 from streams.history.report import FilterError, ReportFilters
 from streams.history.resend import OPEN_ERRORS, Resender, Selection
@@ -102,6 +103,7 @@ class HistoryApi:
         app.router.add_get("/api/catalogue", self.catalogue)
         app.router.add_get("/api/summary", self.summary)
         app.router.add_get("/api/backlog", self.store_backlog)
+        app.router.add_get("/api/integration-health", self.integration_health)
         app.router.add_get("/api/history", self.history)
         app.router.add_get("/api/history.csv", self.history_csv)
         app.router.add_post("/api/lookup", self.lookup)
@@ -152,6 +154,21 @@ class HistoryApi:
     async def store_backlog(self, request: web.Request) -> web.Response:
         """Per store, what the workers have under way, waiting and parked right now."""
         return _json({"stores": self.backlog.by_store(request[PRINCIPAL].scope())})
+
+    async def integration_health(self, request: web.Request) -> web.Response:
+        """Per integration of the caller's tenant, for the period (``since``, ``until``;
+        ``integration`` narrows it) and now: the "Saúde" tab."""
+        filters = self._filters(request)
+        period, open_errors, pending = await asyncio.gather(
+            *(self._query(*query) for query in health.queries(filters).values())
+        )
+        backlog = [
+            store
+            for store in self.backlog.by_store(filters.tenant)
+            if filters.integration in (None, store["integration_id"])
+        ]
+        rows = health.combine(period, open_errors, pending, backlog, time.time())
+        return _json({"integrations": rows})
 
     def _filters(self, request: web.Request) -> ReportFilters:
         try:

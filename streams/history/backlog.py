@@ -40,7 +40,9 @@ class BacklogView:
 
     def by_store(self, tenant: str | None, now: float | None = None) -> list[dict[str, Any]]:
         """Per integration (of ``tenant``; None: every tenant), summed over the live
-        snapshots: in flight, queued, parked, the oldest wait, and the workers holding it."""
+        snapshots: in flight, queued, parked, the oldest wait and the oldest parked event, how
+        long its circuit has been open, until when it is paused (epoch seconds), and the
+        workers holding it."""
         now_ms = (time.time() if now is None else now) * 1000
         stores: dict[str, dict[str, Any]] = {}
         for snapshot in list(self._snapshots.values()):
@@ -59,6 +61,9 @@ class BacklogView:
                         "queued": 0,
                         "parked": 0,
                         "oldest_wait_s": 0.0,
+                        "oldest_parked_s": 0.0,
+                        "circuit_open_s": 0.0,
+                        "paused_until": None,
                         "workers": 0,
                         "as_of": None,
                     },
@@ -69,6 +74,18 @@ class BacklogView:
                 # the wait grew since the snapshot was taken, if the event still waits
                 waited_s = (row["oldest_wait_ms"] + age_ms) / 1000 if row["queued"] else 0.0
                 total["oldest_wait_s"] = round(max(total["oldest_wait_s"], waited_s), 3)
+                # rows of snapshots written before these fields existed lack them
+                parked_ms = row.get("oldest_parked_ms") or 0
+                away_s = (parked_ms + age_ms) / 1000 if row["parked"] and parked_ms else 0.0
+                total["oldest_parked_s"] = round(max(total["oldest_parked_s"], away_s), 3)
+                open_ms = row.get("circuit_open_ms") or 0
+                open_s = (open_ms + age_ms) / 1000 if open_ms else 0.0
+                total["circuit_open_s"] = round(max(total["circuit_open_s"], open_s), 3)
+                until = row.get("paused_until")
+                if until is not None and _millis(until) > now_ms:
+                    until_s = _millis(until) / 1000
+                    held = total["paused_until"]
+                    total["paused_until"] = until_s if held is None else max(held, until_s)
                 total["workers"] += 1
                 at = _millis(snapshot["at"]) / 1000
                 total["as_of"] = at if total["as_of"] is None else min(total["as_of"], at)

@@ -15,7 +15,13 @@ const TEXT = {
         forbidden: "Seu perfil não permite reenviar.", empty: "Nenhum registro encontrado.", bad_token: "Token recusado.",
         all_tenants: "todas as contas", select_all: "Selecionar todos", select_row: "Selecionar {id}",
         pending_counts: "Pendentes por integração:", no_order: "Pedido não encontrado.",
-        backlog: "Nas lojas agora (fila / estacionados / enviando):", operator: "operador", viewer: "visualizador" },
+        backlog: "Nas lojas agora (fila / estacionados / enviando):", operator: "operador", viewer: "visualizador",
+        tab_health: "Saúde", h_state: "Situação", h_sent: "Enviados", h_skipped: "Ignorados", h_errors: "Erros", h_rate: "Sucesso",
+        h_p50: "ERP → plataforma p50", h_p95: "p95", h_open: "Erros em aberto", h_pending: "Pendentes", h_last: "Último sucesso",
+        h_queued: "Na fila", h_parked: "Estacionados", h_sending: "Enviando", h_paused: "Pausada até", h_circuit: "Circuito aberto",
+        healthy: "Saudável", circuit_open: "loja sem responder", paused: "pausada pela plataforma", late: "evento esperando há mais de 15 min",
+        open_errors: "erros em aberto", low_success: "sucesso abaixo de 90%", open_for: "há {d}", never: "nunca",
+        health_empty: "Nenhuma integração com eventos no período." },
   en: { title: "Status send history", tab_all: "All", tab_errors: "Errors", tab_pending: "Pending",
         from: "From", to: "To", integration: "Integration", order: "Order", order_hint: "ERP or platform number",
         event: "Event", outcome: "Outcome", filter: "Filter", actions: "Actions", resend_selected: "Resend selected",
@@ -29,7 +35,13 @@ const TEXT = {
         forbidden: "Your role cannot resend.", empty: "No rows found.", bad_token: "Token refused.",
         all_tenants: "all accounts", select_all: "Select all", select_row: "Select {id}",
         pending_counts: "Pending per integration:", no_order: "Order not found.",
-        backlog: "At the stores now (queued / parked / sending):", operator: "operator", viewer: "viewer" },
+        backlog: "At the stores now (queued / parked / sending):", operator: "operator", viewer: "viewer",
+        tab_health: "Health", h_state: "State", h_sent: "Sent", h_skipped: "Skipped", h_errors: "Errors", h_rate: "Success",
+        h_p50: "ERP → platform p50", h_p95: "p95", h_open: "Open errors", h_pending: "Pending", h_last: "Last success",
+        h_queued: "Queued", h_parked: "Parked", h_sending: "Sending", h_paused: "Paused until", h_circuit: "Circuit open",
+        healthy: "Healthy", circuit_open: "store not answering", paused: "paused by the platform", late: "an event waiting over 15 min",
+        open_errors: "open errors", low_success: "success below 90%", open_for: "for {d}", never: "never",
+        health_empty: "No integration with events in the period." },
 };
 // selected: the event ids the operator ticked; they stay ticked when the rows are drawn again
 const state = { tab: "todos", page: 1, pageSize: 50, total: 0, lang: localStorage.getItem("lang") || "pt",
@@ -116,6 +128,11 @@ function orderLink(row) {
 
 let loads = 0, settled = 0;
 async function load() {
+  const healthTab = state.tab === "saude";
+  // the health tab has its own table; the events' table, paging and actions are not its
+  for (const id of ["events", "pager", "row-actions"]) $(id).hidden = healthTab;
+  $("health").hidden = !healthTab;
+  if (healthTab) { $("pending-counts").hidden = true; $("backlog").hidden = true; await loadHealth(); return; }
   // only the newest request may draw the rows: an older answer arriving late would replace
   // the view the operator is looking at, and the rows they ticked with it
   const mine = ++loads;
@@ -171,6 +188,68 @@ async function load() {
   $("prev").disabled = state.page <= 1;
   $("next").disabled = state.page >= pages;
   $("all").checked = false;
+}
+
+function locale() { return state.lang === "pt" ? "pt-BR" : "en"; }
+function seconds(ms) {
+  if (ms == null) return "";
+  return ms >= 60000 ? duration(ms / 1000) : new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 }).format(ms / 1000) + " s";
+}
+function percent(rate) { return rate == null ? "" : new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(rate); }
+function duration(s) {
+  if (s >= 86400) return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return s >= 60 ? `${Math.floor(s / 60)} min` : `${Math.round(s)} s`;
+}
+
+// a count that opens the tab it counts, filtered to the integration
+function tabLink(count, tab, integration) {
+  const td = document.createElement("td"); td.className = "num";
+  if (!count) { td.textContent = "0"; return td; }
+  const a = document.createElement("a"); a.textContent = count; a.href = "?" + new URLSearchParams({ tab, integration });
+  a.className = "to-" + tab;
+  a.addEventListener("click", (e) => { e.preventDefault(); openTab(tab, integration); });
+  td.appendChild(a); return td;
+}
+
+function openTab(tab, integration) { $("filters").elements.integration.value = integration; selectTab(tab); }
+
+// per integration, for the period and now; the unhealthy first (the API's order)
+async function loadHealth() {
+  const mine = ++loads;
+  const body = $("health-rows");
+  body.setAttribute("aria-busy", "true");
+  const params = filterParams(); ["tab", "page", "page_size", "order", "event_type", "outcome"].forEach((p) => params.delete(p));
+  const response = await api("/api/integration-health?" + params);
+  const data = await response.json();
+  document.body.dataset.settled = String(++settled);
+  if (mine !== loads) return;
+  body.setAttribute("aria-busy", "false");
+  if (!response.ok) { notice(data.error || response.statusText, "error"); return; }
+  body.replaceChildren();
+  for (const h of data.integrations) {
+    const tr = document.createElement("tr");
+    tr.dataset.integration = h.integration; tr.className = h.problems.length ? "unhealthy" : "healthy";
+    const name = document.createElement("td"); const link = document.createElement("a");
+    link.textContent = h.integration; link.className = "integration";
+    const tab = h.open_errors ? "erros" : "pendentes";
+    link.href = "?" + new URLSearchParams({ tab, integration: h.integration });
+    link.addEventListener("click", (e) => { e.preventDefault(); openTab(tab, h.integration); });
+    name.appendChild(link); tr.appendChild(name);
+    tr.appendChild(cell(h.problems.length ? h.problems.map((p) => t(p)).join(", ") : t("healthy"), "state"));
+    [h.sent, h.skipped, h.errors].forEach((n) => tr.appendChild(cell(n, "num")));
+    tr.appendChild(cell(percent(h.success_rate), "num"));
+    tr.appendChild(cell(seconds(h.p50_ms), "num"));
+    tr.appendChild(cell(seconds(h.p95_ms), "num"));
+    tr.appendChild(tabLink(h.open_errors, "erros", h.integration));
+    tr.appendChild(tabLink(h.pending, "pendentes", h.integration));
+    tr.appendChild(cell(h.last_success ? when(h.last_success) : t("never")));
+    [h.queued, h.parked, h.sending].forEach((n) => tr.appendChild(cell(n, "num")));
+    tr.appendChild(cell(when(h.paused_until)));
+    tr.appendChild(cell(h.circuit_open_s > 0 ? t("open_for", { d: duration(h.circuit_open_s) }) : ""));
+    body.appendChild(tr);
+  }
+  if (!data.integrations.length) { const tr = document.createElement("tr"); const td = cell(t("health_empty")); td.colSpan = 16; tr.appendChild(td); body.appendChild(tr); }
 }
 
 // what the workers hold for each store right now (in memory, parked, being sent)
@@ -258,6 +337,22 @@ function orderFromPath() {
   return match ? [decodeURIComponent(match[1]), decodeURIComponent(match[2])] : null;
 }
 
+// ?tab=erros&integration=loja-1: the alerts' links (deploy/prometheus/alerts.yml) and the
+// health tab's open the report on a tab, filtered
+const TAB_NAMES = ["todos", "erros", "pendentes", "saude"];
+function fromAddress() {
+  const query = new URLSearchParams(location.search);
+  for (const name of ["integration", "order", "event_type", "outcome"]) {
+    const field = $("filters").elements[name];
+    if (query.get(name) && field) field.value = query.get(name);
+  }
+  const tab = query.get("tab");
+  if (TAB_NAMES.includes(tab)) {
+    state.tab = tab;
+    document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === tab)));
+  }
+}
+
 async function start() {
   const me = await api("/api/me");
   if (!me.ok) return;
@@ -269,6 +364,7 @@ async function start() {
   document.querySelectorAll(".operator-only").forEach((el) => { el.hidden = who.role !== "operator"; });
   await loadWords();
   $("login").hidden = true; $("app").hidden = false;
+  fromAddress();
   await load();
   const order = orderFromPath();
   if (order) await showTimeline(...order);
@@ -293,5 +389,5 @@ $("tl-close").addEventListener("click", () => $("timeline").close());
 
 applyLanguage();
 const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
-if (fromHash) { sessionStorage.setItem("ordersync-token", fromHash); history.replaceState(null, "", location.pathname); }
+if (fromHash) { sessionStorage.setItem("ordersync-token", fromHash); history.replaceState(null, "", location.pathname + location.search); }
 if (token()) start().catch(() => {}); else showLogin();

@@ -20,6 +20,7 @@ from streams.codec import Codec
 from streams.faust_app import faust_app, freeze_start_up_heap, raw_topic, start_web
 from streams.settings import Settings
 from streams.worker import backlog
+from streams.worker import metrics as worker_metrics
 from streams.worker.configs import IntegrationConfigs
 from streams.worker.dispatch import Dispatcher
 from streams.worker.intake import DueIntake, Intake
@@ -89,9 +90,13 @@ def build_worker(settings: Settings) -> faust.App:
         OutcomePublisher(codec, outcomes_topic, records),
     )
     report = backlog.BacklogReport(
-        dispatcher.stores, configs.tenant_of, backlog.worker_id(), backlog.INTERVAL_S
+        dispatcher.stores,
+        configs.tenant_of,
+        backlog.worker_id(),
+        backlog.INTERVAL_S,
+        dispatcher.pool.health,
     )
-    backlog.COLLECTOR.track(dispatcher.stores)
+    backlog.COLLECTOR.track(report)
     # ready to take events: configurations read, the producer and the codec warmed
     ready = asyncio.Event()
     intake = Intake(app, dispatcher, settings.read_ahead, ready)
@@ -129,6 +134,7 @@ def build_worker(settings: Settings) -> faust.App:
             log.warning("warming the producer and the codec failed", exc_info=True)
         freeze_start_up_heap()
         ready.set()
+        worker_metrics.READY.set(1)
 
     async def report_backlog() -> None:
         snapshot = report.due()

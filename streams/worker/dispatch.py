@@ -214,8 +214,7 @@ class Dispatcher:
         park_id = message.control.park_id if message.control else None
         if park_id is not None and park_id == state.parked_id:
             state.parked_id = None  # back from the parking topic: it is its turn again
-            gate = self.stores.gate(event.integration)
-            gate.parked = max(0, gate.parked - 1)
+            self.stores.gate(event.integration).unpark(park_id)
         risk = AtRisk(self._at_risk, self.sending)
         task = asyncio.current_task()
         if task is not None:
@@ -379,8 +378,8 @@ class Dispatcher:
         state.blocked_by = event.event_id
         state.blocked_attempt = message.attempt
         state.parked_id = park_id
-        self.stores.gate(event.integration).parked += 1
         due_s = time.time() + due_in_s
+        self.stores.gate(event.integration).park(park_id, due_s)
         parked = self.follow.parked_record(message, park_id, due_s)
         waiting = self._waiting(message, event, ReasonCode.STORE_QUEUED, due_s)
         return Handled([waiting], parked=parked)

@@ -27,11 +27,20 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
 RETRIES = Counter("ordersync_retries_scheduled_total", "Events sent to a retry topic", ["topic"])
+# tenant and integration of an event that reached a store ("" for one that never could:
+# undecodable, or naming no integration), so an alert can say which integration fails
 DEAD_LETTERS = Counter(
-    "ordersync_dead_letters_total", "Records sent to the dead-letter topic", ["reason"]
+    "ordersync_dead_letters_total",
+    "Records sent to the dead-letter topic",
+    ["tenant", "integration", "reason"],
 )
 CONSUMER_LAG = Gauge(
     "ordersync_consumer_lag", "Records behind the end of the partition", ["topic", "partition"]
+)
+
+READY = Gauge(
+    "ordersync_worker_ready",
+    "1 once the worker takes events (integrations read, producer and schemas warmed)",
 )
 
 SENT_LIKE = {Outcome.SENT, Outcome.RETRY_SCHEDULED, Outcome.DEAD_LETTERED}
@@ -54,6 +63,17 @@ def observe_handled(handled: Handled, published_at: float | None) -> None:
                 DELIVERY_LATENCY.observe(max(0.0, time.time() - published_at))
     if handled.retry is not None:
         child(RETRIES, handled.retry.topic).inc()
-    for dead in handled.dead_letters:
-        reason = dict(dead.headers).get(ERROR_REASON, b"").decode()
-        child(DEAD_LETTERS, reason).inc()
+    if handled.dead_letters:
+        tenant, integration = _failed_at(handled)
+        for dead in handled.dead_letters:
+            reason = dict(dead.headers).get(ERROR_REASON, b"").decode()
+            child(DEAD_LETTERS, tenant, integration, reason).inc()
+
+
+def _failed_at(handled: Handled) -> tuple[str, str]:
+    """The integration a dead-lettered event failed at. An INVALID event's names come
+    from the input itself, unchecked: not made labels, whose count must stay bounded."""
+    for outcome in handled.outcomes:
+        if outcome.outcome is Outcome.DEAD_LETTERED:
+            return outcome.tenant, outcome.integration
+    return "", ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 
 from connectors import CONNECTORS, Connector
 from connectors.http import insecure_url_reason, make_client
@@ -16,6 +17,17 @@ from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 SECRET_RECHECK_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreHealth:
+    """A store the worker is not calling now: its circuit is open, or it said Retry-After."""
+
+    store: str
+    tenant: str
+    circuit_open_s: float  # how long its circuit has been open (0: closed)
+    paused_s: float  # how long pauses have held it without a break (0: none does)
+    paused_until: float | None  # epoch seconds
 
 
 class ConnectorPool:
@@ -100,6 +112,25 @@ class ConnectorPool:
             return
         self._read_at[config.integration_id] = time.monotonic()
         connector.renew_credentials(current)
+
+    def health(self) -> list[StoreHealth]:
+        """The stores whose circuit is open or that are paused now."""
+        now = time.time()
+        rows = []
+        for config, connector in list(self._pool.values()):
+            open_s = connector.breaker.open_for_s()
+            left_s = connector.limiter.paused_for()
+            if open_s or left_s:
+                rows.append(
+                    StoreHealth(
+                        config.integration_id,
+                        config.tenant,
+                        round(open_s, 3),
+                        round(connector.limiter.paused_run_s(), 3),
+                        now + left_s if left_s else None,
+                    )
+                )
+        return rows
 
     async def close(self) -> None:
         for _, connector in self._pool.values():

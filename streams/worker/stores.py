@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from connectors.budget import PREPAID, RateLimiter
 from streams.worker.limits import AdaptiveLimit
 
+PARKED_LOST_AFTER_S = 600.0
+
 
 class StoreGate:
     def __init__(self, name: str, limit: AdaptiveLimit) -> None:
@@ -31,6 +33,7 @@ class StoreGate:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_due = 0.0  # uvloop's timer handles do not say when they are due
         self.parked = 0  # its events this worker set aside, not yet back
+        self._parked_at: dict[str, tuple[float, float]] = {}  # park id -> (parked, due)
 
     @property
     def queued(self) -> int:
@@ -42,6 +45,24 @@ class StoreGate:
             if not future.done():
                 return time.monotonic() - since
         return 0.0
+
+    def park(self, park_id: str, due_s: float) -> None:
+        """One of its events set aside until ``due_s`` (epoch seconds)."""
+        self.parked += 1
+        self._parked_at[park_id] = (time.time(), due_s)
+
+    def unpark(self, park_id: str) -> None:
+        self.parked = max(0, self.parked - 1)
+        self._parked_at.pop(park_id, None)
+
+    def oldest_parked_s(self) -> float:
+        """How long the event parked longest has been away (0 when none is). One not back
+        long after it was due came back to another worker (a rebalance): forgotten here."""
+        now = time.time()
+        for park_id, (_, due_s) in list(self._parked_at.items()):
+            if now - due_s > PARKED_LOST_AFTER_S:
+                del self._parked_at[park_id]
+        return now - min((at for at, _ in self._parked_at.values()), default=now)
 
     def throughput_per_s(self) -> float:
         """Sends per second the store takes now: its rate, or its limit over its answer time."""
@@ -144,6 +165,7 @@ class StoreLoad:
     oldest_wait_s: float
     limit: int
     rate_per_s: float | None
+    oldest_parked_s: float = 0.0
 
 
 class Stores:
@@ -172,6 +194,7 @@ class Stores:
                 round(gate.oldest_wait_s(), 3),
                 gate.limit.limit,
                 gate.limiter.rate if gate.limiter else None,
+                round(gate.oldest_parked_s(), 3),
             )
             for gate in list(self._gates.values())
             if gate.in_flight or gate.queued or gate.parked

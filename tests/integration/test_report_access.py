@@ -64,6 +64,16 @@ def test_tokens_roles_and_tenants(settings: Settings, local_run: LocalRun) -> No
     mine = call(local_run, "/api/resend", OPERATOR_TOKEN, {"event_ids": acme, "dry_run": True})[1]
     assert mine["selected"] == 2
 
+    # the health tab: each token's own integrations; a tenant parameter widens nothing
+    assert call(local_run, "/api/integration-health", None)[0] == 401
+    status, health = call(local_run, "/api/integration-health?tenant=globex", VIEWER_TOKEN)
+    assert status == 200
+    assert [(h["integration"], h["open_errors"]) for h in health["integrations"]] == [
+        ("acme-shop", 2)
+    ]
+    health = call(local_run, "/api/integration-health", OTHER_TENANT_TOKEN)[1]
+    assert [h["integration"] for h in health["integrations"]] == ["globex-shop"]
+
     csv_status, _ = call(local_run, "/api/history?tab=todos&page_size=1&page=2", VIEWER_TOKEN)
     assert csv_status == 200
 

@@ -79,7 +79,7 @@ def test_a_metered_stores_burst_holds_back_no_other_store(
     wait_until(parked, 30, "the big store's events to be parked", 0.1)
     with urllib.request.urlopen(f"{run.worker_url}/metrics", timeout=5) as answer:
         metrics = answer.read().decode()
-    assert f'ordersync_store_parked{{store="{BIG}"}}' in metrics
+    assert f'ordersync_store_parked{{store="{BIG}",tenant="acme"}}' in metrics
 
     others = [
         event_record(EventType.INVOICE_AUTHORIZED, integration=store, order=f"S-{store}")

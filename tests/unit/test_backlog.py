@@ -44,6 +44,9 @@ def test_a_worker_with_work_publishes_until_it_says_it_has_none() -> None:
             "oldest_wait_ms": 0,
             "limit": 4,
             "rate_per_s": None,
+            "oldest_parked_ms": 0,
+            "circuit_open_ms": 0,
+            "paused_until": None,
         }
     ]
     gate.in_flight, gate.parked = 0, 0
@@ -57,10 +60,10 @@ def test_the_collector_reads_the_gates_at_scrape_time() -> None:
     collector = BacklogCollector()
     registry = CollectorRegistry()
     registry.register(collector)
-    collector.track(stores)
+    collector.track(report(stores))
     stores.gate("loja-1").parked = 2
     text = generate_latest(registry).decode()
-    assert 'ordersync_store_parked{store="loja-1"} 2.0' in text
+    assert 'ordersync_store_parked{store="loja-1",tenant="tenant-of-loja-1"} 2.0' in text
     stores.gate("loja-1").parked = 0
     assert 'store="loja-1"' not in generate_latest(registry).decode()
 
