@@ -32,6 +32,8 @@ CONFIG = {
 CONFIG_BODY = bytes.fromhex(
     "0c6c6f6a612d310861636d650876746578004668747470733a2f2f782e76746578636f6d6d6572636573"
     "7461626c652e636f6d2e62720210565445585f4b45590001010001000204313010696e766f6963656400"
+    # version 2's fields, at their defaults: no ERP NF-e hosts, no pack attachment, issues NF-e
+    "000001"
 )
 AT = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 EVENT = {
