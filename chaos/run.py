@@ -10,13 +10,15 @@ process, the run
 - makes the history's ClickHouse writes fail for a while (its fault file);
 - makes one platform's stores answer 503 to everything for a while, then recover.
 
-Then it waits for quiescence and counts, from the input topic and the history: events
-published, with exactly one terminal outcome, with none (lost), with more than one, the
-platform's duplicate deliveries and the dead-lettered ones; resends every open error and
-counts again. A fuzz phase follows: bad records interleaved with valid events, counting
-worker crashes and outcomes. ``CHAOS_QUICK=1`` runs a smaller version.
+Then it waits for quiescence and counts, from the input topic and each event's outcomes in
+the history: events published, with exactly one terminal outcome, with none (lost), with
+more than one, the platform's duplicate deliveries and the dead-lettered ones; resends every
+open error, waits for each resent event to end again and counts again. A fuzz phase
+follows: bad records interleaved with valid events, counting worker crashes and outcomes.
+``CHAOS_QUICK=1`` runs a smaller version.
 
-Writes ``chaos/results/latest.json``.
+Writes ``chaos/results/latest.json``, and exits non-zero when a count of ``MUST_BE_ZERO``
+is not 0.
 """
 
 from __future__ import annotations
