@@ -10,13 +10,15 @@ process, the run
 - makes the history's ClickHouse writes fail for a while (its fault file);
 - makes one platform's stores answer 503 to everything for a while, then recover.
 
-Then it waits for quiescence and counts, from the input topic and the history: events
-published, with exactly one terminal outcome, with none (lost), with more than one, the
-platform's duplicate deliveries and the dead-lettered ones; resends every open error and
-counts again. A fuzz phase follows: bad records interleaved with valid events, counting
-worker crashes and outcomes. ``CHAOS_QUICK=1`` runs a smaller version.
+Then it waits for quiescence and counts, from the input topic and each event's outcomes in
+the history: events published, with exactly one terminal outcome, with none (lost), with
+more than one, the platform's duplicate deliveries and the dead-lettered ones; resends every
+open error, waits for each resent event to end again and counts again. A fuzz phase
+follows: bad records interleaved with valid events, counting worker crashes and outcomes.
+``CHAOS_QUICK=1`` runs a smaller version.
 
-Writes ``chaos/results/latest.json``.
+Writes ``chaos/results/latest.json``, and exits non-zero when a count of ``MUST_BE_ZERO``
+is not 0.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -42,7 +45,6 @@ from confluent_kafka import Consumer, TopicPartition
 from bench.run import machine
 from chaos.fuzz import ALL_KINDS, HEADER_KINDS, Fuzzer
 from streams import topics
-from streams.history.report import latest
 from streams.history.store import HistoryStore
 from streams.local import (
     LocalProcess,
@@ -55,7 +57,7 @@ from streams.local.harness import AckedPublisher, console_logging, lifecycle_rec
 from streams.local.stack import Stack
 from streams.local.stack.process import StackError, wait_until
 from streams.local.stack.services import port_open
-from streams.records import TERMINAL_OUTCOMES
+from streams.records import TERMINAL_OUTCOMES, Outcome
 from streams.settings import Settings
 from streams.topics import ensure_topics
 
@@ -71,7 +73,28 @@ FUZZ_RECORDS = int(os.environ.get("CHAOS_FUZZ_RECORDS", "2000" if QUICK else "10
 SEED = int(os.environ.get("CHAOS_SEED", str(int(time.time()))))
 OUTAGE_STORES = STORES // 10  # "one platform": a tenth of the stores
 TERMINAL = sorted(o.value for o in TERMINAL_OUTCOMES)
+# what a valid event must end with: a delivery or a decision about it; INVALID would say the
+# worker took it for a bad record
+VALID_EVENT_OUTCOMES = frozenset(TERMINAL) - {Outcome.INVALID.value}
+# the counts that must be 0, or the run fails (``make chaos`` exits non-zero)
+MUST_BE_ZERO = (
+    "lost",
+    "multi_terminal",
+    "fuzz_crashes",
+    "repeats_outside_worker_kills",
+    "repeats_after_graceful_stop",
+    "resends_unsettled",
+)
 NOW = datetime.now(UTC)
+# each event's outcomes counted as the history holds them, row by row: not through the
+# report's latest-outcome rule, which is part of what the run puts to the test
+EVENT_OUTCOMES_SQL = (
+    "SELECT event_id, "
+    "countIf(outcome IN {terminal:Array(String)} AND resend_of IS NULL) AS first_terminals, "
+    "countIf(outcome = 'DEAD_LETTERED' AND resend_of IS NULL) AS dead_letters, "
+    "countIf(outcome = 'SENT') AS sends "
+    "FROM status_send_history WHERE tenant = {tenant:String} GROUP BY event_id"
+)
 
 
 def chaos_settings() -> Settings:
@@ -109,6 +132,45 @@ def attribute_repeats(
         else:
             counts[fault["signal"]] += 1
     return {"counts": counts, "outside": outside}
+
+
+def fates(published: Iterable[str], by_event: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Every published event's fate, from its outcome counts (``EVENT_OUTCOMES_SQL``).
+
+    An event must end its first run through the worker (no resend) with exactly one
+    terminal outcome: none is ``lost``, more is ``multi_terminal``. ``dead_lettered``: its
+    first run ended in the dead-letter topic; ``sent``: the platform got it, at first or
+    after a resend."""
+    events = list(published)
+
+    def count(event_id: str, column: str) -> int:
+        return int(by_event.get(event_id, {}).get(column) or 0)
+
+    firsts = [count(e, "first_terminals") for e in events]
+    return {
+        "published": len(events),
+        "terminal_once": sum(1 for n in firsts if n == 1),
+        "lost": sum(1 for n in firsts if n == 0),
+        "multi_terminal": sum(1 for n in firsts if n > 1),
+        "dead_lettered": sum(1 for e in events if count(e, "dead_letters") > 0),
+        "sent": sum(1 for e in events if count(e, "sends") > 0),
+    }
+
+
+def valid_with_outcome(valid_ids: Iterable[str], lookup: Mapping[str, Any]) -> int:
+    """The valid events whose outcome (``/api/lookup``) is one a valid event may end with."""
+    return sum(1 for e in valid_ids if (lookup.get(e) or {}).get("outcome") in VALID_EVENT_OUTCOMES)
+
+
+def unsettled(event_ids: Iterable[str], lookup: Mapping[str, Any]) -> list[str]:
+    """The resent events whose latest outcome (``/api/lookup``) is not terminal yet."""
+    terminal = set(TERMINAL)
+    return [e for e in event_ids if (lookup.get(e) or {}).get("outcome") not in terminal]
+
+
+def failures(result: Mapping[str, Any]) -> list[str]:
+    """Each count of ``MUST_BE_ZERO`` that is not 0 (a missing one fails too)."""
+    return [f"{name} = {result.get(name)}" for name in MUST_BE_ZERO if result.get(name) != 0]
 
 
 def duplicate_timeline(repeated: list[dict[str, Any]]) -> dict[str, int]:
@@ -255,52 +317,59 @@ class Chaos:
         run.history.stop()
         store = HistoryStore(settings.clickhouse_url)
         try:
-            rows = store.query(
-                "SELECT event_id, countIf(outcome IN {terminal:Array(String)} "
-                "AND resend_of IS NULL) AS first_terminals, "
-                f"{latest('outcome')} AS latest "
-                "FROM status_send_history WHERE tenant = 'chaos' GROUP BY event_id",
-                {"terminal": TERMINAL},
-            )
+            rows = store.query(EVENT_OUTCOMES_SQL, {"terminal": TERMINAL, "tenant": "chaos"})
         finally:
             store.close()
             run.history.start(timeout_s=180)
-        by_event = {r["event_id"]: r for r in rows}
         stats = http_json(f"{run.sandbox_url}/_stats")
-        once = sum(1 for e in published if by_event.get(e, {}).get("first_terminals") == 1)
         return {
-            "published": len(published),
-            "terminal_once": once,
-            "lost": sum(1 for e in published if not by_event.get(e, {}).get("first_terminals")),
-            "multi_terminal": sum(
-                1 for e in published if by_event.get(e, {}).get("first_terminals", 0) > 1
-            ),
+            **fates(published, {r["event_id"]: r for r in rows}),
             "duplicate_deliveries": int(stats["duplicates"]),
-            "dead_lettered": sum(
-                1 for e in published if by_event.get(e, {}).get("latest") == "DEAD_LETTERED"
-            ),
-            "latest_sent": sum(1 for e in published if by_event.get(e, {}).get("latest") == "SENT"),
         }
 
-    def resend_open_errors(self, run: LocalRun) -> int:
-        """Resend every open error once, as an operator would: one selection at a time."""
-        resent = 0
+    def lookup(self, run: LocalRun, event_ids: list[str]) -> dict[str, Any]:
+        """Each event's latest outcome, from the history's API."""
+        found: dict[str, Any] = {}
+        for start in range(0, len(event_ids), 1000):
+            chunk = run.api("/api/lookup", {"event_ids": event_ids[start : start + 1000]})
+            found.update(chunk["events"])
+        return found
+
+    def resend_open_errors(self, run: LocalRun) -> list[str]:
+        """Resend every open error once, as an operator would: one selection at a time.
+        Returns the events resent."""
+        resent: list[str] = []
         while True:
             report = run.api("/api/resend", {"tenant": "chaos", "limit": 10_000}, timeout=300)
             if not report["resent"]:
                 return resent
-            resent += int(report["resent"])
             self.note(f"resent {report['resent']} open errors")
             ids = list(report["event_ids"])
+            resent += ids
             # the RESENT outcomes reach the history through Kafka: select again only after
             wait_until(partial(self.none_open, run, ids), 300, "the resends to be recorded", 1.0)
 
     def none_open(self, run: LocalRun, event_ids: list[str]) -> bool:
-        for start in range(0, len(event_ids), 1000):
-            chunk = run.api("/api/lookup", {"event_ids": event_ids[start : start + 1000]})
-            if any(e["outcome"] == "DEAD_LETTERED" for e in chunk["events"].values()):
-                return False
-        return True
+        found = self.lookup(run, event_ids)
+        return not any(e["outcome"] == "DEAD_LETTERED" for e in found.values())
+
+    def wait_for_resends(
+        self, run: LocalRun, event_ids: list[str], timeout_s: float, interval_s: float = 2.0
+    ) -> list[str]:
+        """Until every resent event has a terminal outcome again; returns those that did
+        not within ``timeout_s`` (the run then fails: their fate is not known)."""
+        waiting = list(event_ids)
+
+        def settled() -> bool:
+            nonlocal waiting
+            waiting = unsettled(waiting, self.lookup(run, waiting))
+            return not waiting
+
+        try:
+            wait_until(settled, timeout_s, "the resent events to settle", interval_s)
+        except StackError as exc:
+            self.note(f"{exc}: {len(waiting)} resent events without a terminal outcome")
+        return waiting
 
     # -- phases --------------------------------------------------------------------------
     def faults_run(self) -> dict[str, Any]:
@@ -369,15 +438,7 @@ class Chaos:
             first = self.count(settings, run, published)
             self.note(f"counted: {first}")
             resent = self.resend_open_errors(run)
-            try:
-                wait_until(
-                    lambda: self.count_sent(run, published, first["dead_lettered"]),
-                    600,
-                    "the resent events to be sent",
-                    interval_s=2.0,
-                )
-            except StackError as exc:  # counted below as it stands
-                self.note(str(exc))
+            resends_unsettled = self.wait_for_resends(run, resent, 600)
             second = self.count(settings, run, published)
             self.note(f"after resend: {second}")
             repeated = http_json(f"{run.sandbox_url}/_duplicates", timeout=60)
@@ -411,7 +472,8 @@ class Chaos:
                     }
                     for call in repeated
                 ],
-                "resent": resent,
+                "resent": len(resent),
+                "resends_unsettled": resends_unsettled,
                 "seconds": round(time.time() - started, 1),
                 "publish_failures": len(publisher.failed),
                 "input_topic_records_resends_included": self.input_events(settings),
@@ -419,10 +481,6 @@ class Chaos:
             }
         finally:
             run.stop()
-
-    def count_sent(self, run: LocalRun, published: set[str], dead: int) -> bool:
-        summary = {r["outcome"]: int(r["events"]) for r in run.api("/api/summary")["by_outcome"]}
-        return summary.get("SENT", 0) >= len(published) or dead == 0
 
     def input_events(self, settings: Settings) -> int:
         """Records on the input topic, read back from the broker."""
@@ -451,15 +509,8 @@ class Chaos:
                 f"{expected_outcomes} outcomes of the fuzz run",
                 interval_s=2.0,
             )
-            lookup: dict[str, Any] = {}
-            for start in range(0, len(valid_ids), 1000):
-                chunk = run.api("/api/lookup", {"event_ids": valid_ids[start : start + 1000]})
-                lookup.update(chunk["events"])
-            header_ids = list(header_records)
-            seen: dict[str, Any] = {}
-            for start in range(0, len(header_ids), 1000):
-                chunk = run.api("/api/lookup", {"event_ids": header_ids[start : start + 1000]})
-                seen.update(chunk["events"])
+            lookup = self.lookup(run, valid_ids)
+            seen = self.lookup(run, list(header_records))
             by_kind: dict[str, dict[str, int]] = {
                 kind: {"published": 0, "as_expected": 0} for kind in HEADER_KINDS
             }
@@ -483,7 +534,7 @@ class Chaos:
                 "fuzz_crashes": int(crashes) + log_text.count("Crashed reason="),
                 "fuzz_outcomes": summary,
                 "valid_events": len(valid_ids),
-                "valid_with_outcome": len(lookup),
+                "valid_with_outcome": valid_with_outcome(valid_ids, lookup),
                 "header_and_key_kinds": by_kind,
                 "header_and_key_unexpected": unexpected,
             }
@@ -515,7 +566,8 @@ def main() -> int:
         "multi_terminal": first["multi_terminal"],
         "duplicate_deliveries": first["duplicate_deliveries"],
         "dead_lettered": first["dead_lettered"],
-        "after_resend_sent": second["latest_sent"],
+        "after_resend_sent": second["sent"],
+        "resends_unsettled": len(faults["resends_unsettled"]),
         "after_resend": second,
         "fuzz_records": fuzz["fuzz_records"],
         "fuzz_crashes": fuzz["fuzz_crashes"],
@@ -543,7 +595,11 @@ def main() -> int:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(json.dumps({k: result[k] for k in list(result)[1:14]}, indent=2))
+    print(json.dumps({k: result[k] for k in list(result)[1:15]}, indent=2))
+    failed = failures(result)
+    if failed:
+        print(f"chaos: FAILED, must be 0: {'; '.join(failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

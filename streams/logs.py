@@ -104,9 +104,11 @@ CHATTY = ("httpx", "httpx2")
 
 
 def quiet_libraries() -> None:
-    """At the default level a command prints what was asked of it, not its libraries' work."""
+    """At the default level a command prints what was asked of it, not its libraries' work;
+    at debug (the root logger's level, set first) their lines are what was asked for."""
+    debug = logging.getLogger().isEnabledFor(logging.DEBUG)
     for name in CHATTY:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
 
 
 class WarmingBroker(RetriedByTheLibrary):

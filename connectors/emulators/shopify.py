@@ -20,6 +20,7 @@ order is not in a state that allows them.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 from dataclasses import dataclass, field
@@ -130,6 +131,7 @@ class ShopifyEmulator(PlatformEmulator):
         self.restore_rate = 100.0
         self.throttle_next = 0  # the next N queries answer THROTTLED
         self.inject_errors: list[dict[str, Any]] = []  # top-level errors for the next query
+        self.costs: list[dict[str, Any]] = []  # each answer's extensions.cost, as sent
         for order_id in orders:
             self.add_order(order_id)
 
@@ -253,6 +255,7 @@ class ShopifyEmulator(PlatformEmulator):
                 },
             }
         }
+        self.costs.append(copy.deepcopy(payload["extensions"]["cost"]))
         return web.json_response(payload)
 
     # -- operations ----------------------------------------------------------------------

@@ -313,7 +313,8 @@ def test_top_level_graphql_errors_are_classified(
 
 
 def test_the_query_cost_sets_the_stores_budget_in_calls() -> None:
-    """300 of 2,000 points left, restored at 100/s, queries of this cost: calls of it."""
+    """300 of 2,000 points left, restored at 100/s: the budget is counted in calls of the
+    cost the emulator charged, as its own answers said."""
 
     async def go() -> None:
         emu = emulator()
@@ -321,9 +322,18 @@ def test_the_query_cost_sets_the_stores_budget_in_calls() -> None:
         async with connected(emu, ShopifyConnector, secret=SECRET) as (_, connector):
             await connector.send(Action.SHIP, shipped())
             limiter = connector.limiter
-            cost = 2000.0 / limiter.burst
-            assert cost > 1 and limiter.tokens <= 300.0 / cost + 1e-9
-            assert limiter.rate is not None and abs(limiter.rate - 100.0 / cost) < 1e-6
+        assert len(emu.costs) == len(emu.calls) >= 2 and emu.currently_available < 300.0
+        charged = [answer["actualQueryCost"] for answer in emu.costs]
+        assert all(cost > 1 for cost in charged) and len(set(charged)) > 1  # not one per call
+        last = emu.costs[-1]
+        cost = last["actualQueryCost"]
+        assert limiter.burst == pytest.approx(emu.maximum_available / cost)
+        assert limiter.rate == pytest.approx(emu.restore_rate / cost)
+        # never more calls than any answer left room for (in that answer's cost)
+        room = min(
+            a["throttleStatus"]["currentlyAvailable"] / a["actualQueryCost"] for a in emu.costs
+        )
+        assert 0 < limiter.tokens <= room + 1e-9
 
     run(go())
 

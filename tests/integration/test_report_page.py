@@ -59,6 +59,34 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ROOT / "var" / f"report-{name}.png"), full_page=True)
 
 
+class Loads:
+    """Whatever failed in a browser context's pages since it was opened: a resource answered
+    with an HTTP error, a request that got no answer, one the page's own policy refused (the
+    browser says so on the console), a script that threw. Checked after every step of a
+    walk (``none_failed``): each step loads something of its own."""
+
+    def __init__(self, context: Any) -> None:
+        self.failed: list[str] = []
+        context.on("response", self._answered)
+        context.on("requestfailed", self._unanswered)
+        context.on("console", self._said)
+        context.on("weberror", lambda error: self.failed.append(f"script error: {error.error}"))
+
+    def _said(self, message: Any) -> None:
+        if message.type == "error":
+            self.failed.append(f"console: {message.text}")
+
+    def _answered(self, response: Any) -> None:
+        if response.status >= 400:
+            self.failed.append(f"{response.status} {response.request.method} {response.url}")
+
+    def _unanswered(self, request: Any) -> None:
+        self.failed.append(f"{request.failure} {request.method} {request.url}")
+
+    def none_failed(self, step: str) -> None:
+        assert self.failed == [], f"after {step}: {self.failed}"
+
+
 def local_input(moment: datetime) -> str:
     """A ``datetime-local`` field's value for ``moment`` as São Paulo reads it."""
     return moment.astimezone(SAO_PAULO).strftime("%Y-%m-%dT%H:%M")
@@ -99,9 +127,8 @@ def test_an_operator_walks_the_report_in_portuguese(
             viewport={"width": 1366, "height": 768},
             accept_downloads=True,
         )
+        loads = Loads(context)  # nothing any step loads may be missing
         page = context.new_page()
-        failed: list[str] = []  # nothing the page loads may be missing
-        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
         page.goto(local_run.history_url)
         page.get_by_label("token").fill(OPERATOR_TOKEN)
         page.get_by_role("button", name="Entrar").click()
@@ -117,7 +144,7 @@ def test_an_operator_walks_the_report_in_portuguese(
         expect(table).not_to_contain_text("INVOICE_AUTHORIZED")
         expect(rows.first.locator("td").nth(1)).to_have_text(DATE_TIME)
         expect(page.locator("#who")).to_contain_text("operador")
-        assert failed == [], failed
+        loads.none_failed("the login")
         shot(page, "todos-pt")
 
         # the period filter means the times shown: the last hour has the rows, the hour
@@ -133,6 +160,8 @@ def test_an_operator_walks_the_report_in_portuguese(
         page.get_by_label("De", exact=True).fill("")
         page.get_by_label("Até", exact=True).fill("")
         page.get_by_role("button", name="Filtrar").click()
+        expect(page.locator(f'#rows tr[data-event-id="{ids[0]}"]')).to_be_visible()
+        loads.none_failed("the period filter")
 
         # Pendentes: the event waiting for its 2nd attempt, with when it is due
         page.get_by_role("tab", name="Pendentes").click()
@@ -140,18 +169,21 @@ def test_an_operator_walks_the_report_in_portuguese(
         expect(pending).to_contain_text("Nova tentativa agendada")
         expect(pending.locator("td.due-col")).to_have_text(DATE_TIME)
         expect(page.locator("#pending-counts")).to_contain_text("loja-wait: 1")
+        loads.none_failed("the Pendentes tab")
         shot(page, "pendentes-pt")
 
         # Erros → Ações → Reenviar selecionados
         page.get_by_role("tab", name="Erros").click()
         expect(page.locator("#rows")).to_have_attribute("aria-busy", "false")
         expect(rows).to_have_count(3)
+        loads.none_failed("the Erros tab")
         chosen = ids[:2]
         for event_id in chosen:
             page.get_by_label(event_id).check()
         page.get_by_label("Ações").select_option("resend")
         page.get_by_role("button", name="Aplicar").click()
         expect(page.locator("#notice")).to_have_text("2 evento(s) reenviado(s).")
+        loads.none_failed("the resend")
 
         def sent() -> bool:
             latest = local_run.api("/api/lookup", {"event_ids": [*chosen, waiting]})["events"]
@@ -162,10 +194,12 @@ def test_an_operator_walks_the_report_in_portuguese(
         page.get_by_role("tab", name="Erros").click()
         expect(rows).to_have_count(1)
         expect(page.locator(f'#rows tr[data-event-id="{ids[2]}"]')).to_have_count(1)
+        loads.none_failed("the tabs after the resend")
         shot(page, "erros-pt")
         # resolved, it leaves Pendentes
         page.get_by_role("tab", name="Pendentes").click()
         expect(page.get_by_text("Nenhum registro encontrado.")).to_be_visible()
+        loads.none_failed("the Pendentes tab after the resend")
 
         # the order's timeline: every attempt in order, the ERP's time as the ERP has it
         page.get_by_role("tab", name="Todos").click()
@@ -181,6 +215,7 @@ def test_an_operator_walks_the_report_in_portuguese(
         fits = page.evaluate("() => { const d = document.getElementById('timeline');"
                              " return d.scrollWidth <= d.clientWidth; }")  # fmt: skip
         assert fits, "the timeline scrolls sideways at 1366x768"
+        loads.none_failed("the order's timeline")
         shot(page, "timeline-pt")
         page.get_by_role("button", name="Fechar").click()
 
@@ -194,6 +229,7 @@ def test_an_operator_walks_the_report_in_portuguese(
         assert all(len(line) == len(header) for line in lines)
         assert any("Com erro" in line for line in lines)
         assert any(ERP_LOCAL_TIME in line for line in lines)
+        loads.none_failed("the CSV export")
 
         # the ERP's order menu opens one order's timeline directly, after the login
         order_page = context.new_page()
@@ -201,6 +237,7 @@ def test_an_operator_walks_the_report_in_portuguese(
         heading = order_page.get_by_role("dialog").get_by_role("heading")
         expect(heading).to_contain_text("loja-web / ERP-W2")
         expect(order_page.locator("#tl-rows tr")).to_have_count(1)
+        loads.none_failed("the order's own URL")
         shot(order_page, "pedido-pt")
         browser.close()
 
@@ -216,12 +253,14 @@ def test_a_viewer_reads_the_report_in_english(settings: Settings, local_run: Loc
     with sync_playwright() as playwright:
         browser = launch(playwright)
         context = browser.new_context(locale="en-GB", timezone_id="America/Sao_Paulo")
+        loads = Loads(context)
         page = context.new_page()
         page.goto(f"{local_run.history_url}/#token={VIEWER_TOKEN}")
         page.get_by_label("Idioma / Language").select_option("en")
         expect(page.get_by_role("heading", name="Status send history")).to_be_visible()
         for tab in ("All", "Errors", "Pending"):
             expect(page.get_by_role("tab", name=tab)).to_be_visible()
+        loads.none_failed("the page in English")
         table = page.locator("#rows")
         expect(table).to_contain_text("Failed")
         expect(table).to_contain_text("Invoice (NF-e) authorized")
@@ -230,6 +269,10 @@ def test_a_viewer_reads_the_report_in_english(settings: Settings, local_run: Loc
         expect(page.get_by_role("checkbox")).to_have_count(0)
         expect(page.get_by_role("button", name="Apply")).to_be_hidden()
         expect(page.get_by_text("Technical detail").first).to_be_visible()
+        loads.none_failed("the rows in English")
+        page.get_by_role("tab", name="Errors").click()
+        expect(page.locator("#rows tr[data-event-id]")).to_have_count(1)
+        loads.none_failed("the Errors tab")
         shot(page, "all-en")
         browser.close()
 
@@ -253,7 +296,9 @@ def test_a_late_answer_does_not_redraw_the_rows_being_ticked(
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
         )
-        page = browser.new_page()
+        context = browser.new_context()
+        loads = Loads(context)
+        page = context.new_page()
         held: list[Route] = []
 
         def hold_the_first_all_tab(route: Route) -> None:
@@ -268,10 +313,12 @@ def test_a_late_answer_does_not_redraw_the_rows_being_ticked(
         rows = page.locator("#rows tr[data-event-id]")
         expect(rows).to_have_count(2)
         expect(page.locator("body")).to_have_attribute("data-settled", "1")
+        loads.none_failed("the Erros tab")
         page.get_by_label(ids[0]).check()
         assert held, "the first load was not held back"
         held[0].continue_()
         expect(page.locator("body")).to_have_attribute("data-settled", "2")  # it has arrived
         expect(rows).to_have_count(2)
         expect(page.get_by_label(ids[0])).to_be_checked()
+        loads.none_failed("the late answer")
         browser.close()

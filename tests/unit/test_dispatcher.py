@@ -17,6 +17,7 @@ import pytest
 
 import schemas
 from connectors.base import Connector, Delivery
+from connectors.emulators.base import Fault
 from connectors.emulators.tray import TrayEmulator
 from streams.codec import Codec
 from streams.errors import DocumentError, PermanentDeliveryError, RetryableDeliveryError
@@ -663,3 +664,61 @@ def test_a_stale_parked_copy_is_dropped() -> None:
     sent, stale = asyncio.run(go())
     assert [o.outcome for o in sent.outcomes] == [Outcome.SENT]
     assert stale.outcomes == [] and len(ScriptedConnector.calls) == 2  # warm-up and this one
+
+
+# -- a store that says it is overloaded gets fewer sends at once --------------------------
+OVERLOAD_CASES = [
+    # the platform's answer, the outcome and reason it makes, whether the store's limit halves
+    (Fault(429, retry_after="1"), Outcome.RETRY_SCHEDULED, "RATE_LIMITED", True),
+    (Fault(503), Outcome.RETRY_SCHEDULED, "HTTP_SERVER_ERROR", True),
+    (Fault(200, delay_s=2.5), Outcome.RETRY_SCHEDULED, "TIMEOUT", True),
+    (Fault(400), Outcome.DEAD_LETTERED, "HTTP_REJECTED", False),
+    (None, Outcome.SENT, "DELIVERED", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome", "reason", "halves"),
+    OVERLOAD_CASES,
+    ids=["429", "503", "timeout", "400", "answered"],
+)
+def test_an_overloaded_store_has_its_limit_halved_through_the_dispatcher(
+    tmp_path: Path, fault: Fault | None, outcome: Outcome, reason: str, halves: bool
+) -> None:
+    """A real connector against an emulator: the dispatcher's send leaves the store's gate
+    saying whether the store was overloaded (429, 5xx, a timeout), and only then is the
+    store's limit halved; a refusal of the request itself (400) says nothing of its load."""
+    (tmp_path / "TRAY_TOKEN").write_text("tray-token")
+    emulator = TrayEmulator("tray-token")
+    emulator.add_order("5678")
+    if fault is not None:
+        emulator.fail_next(fault)
+    record = event_record(EventType.CANCELED, order="5678")
+
+    async def go() -> tuple[Handled, int, int, int]:
+        base = await emulator.start()
+        settings = Settings.from_env(
+            ENV
+            | {
+                "ORDERSYNC_SECRETS_DIR": str(tmp_path),
+                "ORDERSYNC_ALLOWED_NETWORKS": "127.0.0.0/8",
+                "ORDERSYNC_STORE_CONCURRENCY": "8",
+                "ORDERSYNC_HTTP_TIMEOUT_S": "1",
+            }
+        )
+        cfg = config(platform="tray", store_url=f"{base}/web_api/", credentials_ref="TRAY_TOKEN")
+        pool = ConnectorPool(settings)
+        dispatcher = Dispatcher(settings, LocalCodec(), Configs(cfg), pool, OrderStates({}))  # type: ignore[arg-type]
+        gate = dispatcher.stores.gate(cfg.integration_id)
+        before = gate.limit.limit
+        try:
+            handled = await asyncio.wait_for(dispatcher.handle(message(record)), 10)
+        finally:
+            await pool.close()
+            await emulator.stop()
+        return handled, before, gate.limit.limit, gate.in_flight
+
+    handled, before, after, in_flight = asyncio.run(go())
+    assert [(o.outcome, o.reason_code) for o in handled.outcomes] == [(outcome, reason)]
+    assert len(emulator.calls) == 1 and (emulator.calls[0].refused is None) == (fault is None)
+    assert before == 8 and after == (4 if halves else 8) and in_flight == 0
