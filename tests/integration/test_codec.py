@@ -64,7 +64,11 @@ def test_golden_bytes_with_confluent_framing(settings: Settings) -> None:
     # the id is the registry's, under the topic's value subject
     registered = codec.registry.get_latest_version(f"{topic}-value")
     assert registered.schema_id == schema_id
-    assert codec.decode(data, schemas.INTEGRATION_CONFIG) == CONFIG
+    assert codec.decode(data, schemas.INTEGRATION_CONFIG) == CONFIG | {
+        "nfe_xml_hosts": [],
+        "nfe_attach_to_pack": False,
+        "seller_issues_nfe": True,
+    }
 
     event = codec.encode(settings.topic("orders.events"), schemas.ORDER_EVENT, EVENT)
     assert event[5:] == EVENT_BODY
