@@ -343,31 +343,24 @@ class Dispatcher:
         if delivery.skipped is not None:
             # the platform's answer showed nothing was to be sent (Mercado Livre issues a
             # Full shipment's NF-e itself): recorded, not delivered, so a replay asks again
-            skip = DispatchOutcome.for_event(
-                event,
-                config.platform,
-                action=action,
-                outcome=Outcome.SKIPPED,
-                reason_code=delivery.skipped.value,
-                attempt=attempt,
-                http_status=delivery.http_status,
-                latency_ms=round(delivery.latency_ms, 3),
-            ).stamped(message)
-            return Handled([skip])
-        state.record_delivery(event.event_id, action, update_kind(decision.action), event.sequence)
-        sent = DispatchOutcome.for_event(
+            outcome, reason = Outcome.SKIPPED, delivery.skipped
+        else:
+            state.record_delivery(
+                event.event_id, action, update_kind(decision.action), event.sequence
+            )
+            outcome = Outcome.SENT
+            reason = ReasonCode.ALREADY_DONE if delivery.already_done else ReasonCode.DELIVERED
+        answered = DispatchOutcome.for_event(
             event,
             config.platform,
             action=action,
-            outcome=Outcome.SENT,
-            reason_code=(
-                ReasonCode.ALREADY_DONE if delivery.already_done else ReasonCode.DELIVERED
-            ).value,
+            outcome=outcome,
+            reason_code=reason.value,
             attempt=attempt,
             http_status=delivery.http_status,
             latency_ms=round(delivery.latency_ms, 3),
         ).stamped(message)
-        return Handled([sent])
+        return Handled([answered])
 
     def _park(
         self, message: SourceMessage, event: OrderEvent, state: OrderRecord, due_in_s: float

@@ -16,8 +16,13 @@ from streams.settings import Settings
 from tests.conftest import OPERATOR_TOKEN, VIEWER_TOKEN
 from tests.factories import config, event_record
 from tests.integration.test_end_to_end import apply, publish_one
-from tests.integration.test_report_page import CHROMIUM, dead_lettered, launch, shot
-from tests.integration.test_retries import fault
+from tests.integration.test_report_page import (
+    CHROMIUM,
+    dead_lettered,
+    launch,
+    shot,
+    waiting_for_retry,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -96,20 +101,8 @@ def test_the_health_tab_in_english_shows_a_paused_store_and_opens_its_pending(
     from playwright.sync_api import expect, sync_playwright
 
     healthy_and_refused(settings, local_run)
-    # loja-wait: its platform says 429, come back in 30 s; its event waits for a retry
-    apply(
-        settings,
-        local_run,
-        config(integration_id="loja-wait", store_url=f"{local_run.sandbox_url}/stores/loja-wait/"),
-    )
-    fault(local_run, "loja-wait", 429, count=1, retry_after_s=30)
-    waiting = publish_one(settings, event_record(integration="loja-wait", order="P0"))
-
-    def scheduled() -> bool:
-        latest = local_run.api("/api/lookup", {"event_ids": [waiting]})["events"]
-        return latest.get(waiting, {}).get("outcome") == "RETRY_SCHEDULED"
-
-    wait_until(scheduled, 30, "the retry to be scheduled")
+    # loja-wait: its platform said 429, come back in 30 s; its event waits for a retry
+    waiting_for_retry(settings, local_run)
     with sync_playwright() as playwright:
         browser = launch(playwright)
         context = browser.new_context(

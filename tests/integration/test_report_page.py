@@ -41,6 +41,25 @@ def dead_lettered(settings: Settings, run: LocalRun, store: str, orders: list[st
     return ids
 
 
+def waiting_for_retry(settings: Settings, run: LocalRun) -> str:
+    """The id of one event of store ``loja-wait`` waiting for its 2nd attempt: the store
+    answered 429, come back in 30 s."""
+    apply(
+        settings,
+        run,
+        config(integration_id="loja-wait", store_url=f"{run.sandbox_url}/stores/loja-wait/"),
+    )
+    fault(run, "loja-wait", 429, count=1, retry_after_s=30)
+    waiting = publish_one(settings, event_record(integration="loja-wait", order="P0"))
+
+    def scheduled() -> bool:
+        latest = run.api("/api/lookup", {"event_ids": [waiting]})["events"]
+        return latest.get(waiting, {}).get("outcome") == "RETRY_SCHEDULED"
+
+    wait_until(scheduled, 30, "the retry to be scheduled")
+    return waiting
+
+
 def launch(playwright: Any) -> Any:
     return playwright.chromium.launch(
         executable_path=CHROMIUM,
@@ -104,20 +123,7 @@ def test_an_operator_walks_the_report_in_portuguese(
     from playwright.sync_api import expect, sync_playwright
 
     ids = dead_lettered(settings, local_run, "loja-web", [f"W{i}" for i in range(3)])
-    # one event waiting for its 2nd attempt: the store said to come back in 30 s
-    apply(
-        settings,
-        local_run,
-        config(integration_id="loja-wait", store_url=f"{local_run.sandbox_url}/stores/loja-wait/"),
-    )
-    fault(local_run, "loja-wait", 429, count=1, retry_after_s=30)
-    waiting = publish_one(settings, event_record(integration="loja-wait", order="P0"))
-
-    def scheduled() -> bool:
-        latest = local_run.api("/api/lookup", {"event_ids": [waiting]})["events"]
-        return latest.get(waiting, {}).get("outcome") == "RETRY_SCHEDULED"
-
-    wait_until(scheduled, 30, "the retry to be scheduled")
+    waiting = waiting_for_retry(settings, local_run)
 
     with sync_playwright() as playwright:
         browser = launch(playwright)
