@@ -61,15 +61,15 @@ class FollowUps:
     ) -> Handled:
         text = redact(str(exc))
         retry = exc.retryable and attempt < self.settings.max_attempts
+        if retry:
+            ends = Outcome.RETRY_SCHEDULED
+        else:
+            ends = Outcome.INVALID if exc.invalid_input else Outcome.DEAD_LETTERED
         outcome = DispatchOutcome.for_event(
             event,
             config.platform,
             action=action,
-            outcome=Outcome.RETRY_SCHEDULED
-            if retry
-            else Outcome.INVALID
-            if exc.invalid_input
-            else Outcome.DEAD_LETTERED,
+            outcome=ends,
             reason_code=exc.reason_code,
             attempt=attempt,
             http_status=exc.http_status,

@@ -18,6 +18,7 @@ from tests.factories import config, event_record
 from tests.integration.test_end_to_end import apply, publish_one
 from tests.integration.test_report_page import (
     CHROMIUM,
+    Loads,
     dead_lettered,
     launch,
     shot,
@@ -57,13 +58,13 @@ def test_the_health_tab_in_portuguese_opens_the_errors_of_the_unhealthy(
         context = browser.new_context(
             locale="pt-BR", timezone_id="America/Sao_Paulo", viewport={"width": 1366, "height": 768}
         )
+        loads = Loads(context)
         page = context.new_page()
-        failed: list[str] = []
-        page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
         page.goto(f"{local_run.history_url}/#token={OPERATOR_TOKEN}")
         page.get_by_role("tab", name="Saúde").click()
         rows = page.locator("#health-rows tr[data-integration]")
         expect(rows).to_have_count(2)
+        loads.none_failed("the Saúde tab")
         # the unhealthy first, saying what is wrong, in Portuguese
         first, second = rows.nth(0), rows.nth(1)
         expect(first).to_have_attribute("data-integration", "loja-bad")
@@ -86,12 +87,13 @@ def test_the_health_tab_in_portuguese_opens_the_errors_of_the_unhealthy(
         expect(events).to_have_count(2)
         for i in range(2):
             expect(events.nth(i).locator("td").nth(2)).to_have_text("loja-bad")
-        assert failed == [], failed
+        loads.none_failed("the open errors' link")
         # the alerts' links open the report on a tab, filtered
         page.goto(f"{local_run.history_url}/?tab=saude&integration=loja-ok")
         expect(page.get_by_role("tab", name="Saúde")).to_have_attribute("aria-selected", "true")
         expect(rows).to_have_count(1)
         expect(rows.first).to_have_attribute("data-integration", "loja-ok")
+        loads.none_failed("the alerts' link")
         browser.close()
 
 
@@ -108,6 +110,7 @@ def test_the_health_tab_in_english_shows_a_paused_store_and_opens_its_pending(
         context = browser.new_context(
             locale="en-GB", timezone_id="America/Sao_Paulo", viewport={"width": 1366, "height": 768}
         )
+        loads = Loads(context)
         page = context.new_page()
         page.goto(f"{local_run.history_url}/#token={VIEWER_TOKEN}")
         page.get_by_label("Idioma / Language").select_option("en")
@@ -131,10 +134,12 @@ def test_the_health_tab_in_english_shows_a_paused_store_and_opens_its_pending(
         expect(page.locator("#health thead")).to_contain_text("Last success")
         expect(page.locator("#health thead")).to_contain_text("Circuit open")
         shot(page, "saude-en")
+        loads.none_failed("the Health tab")
         row.locator("a.to-pendentes").click()
         expect(page.get_by_role("tab", name="Pending")).to_have_attribute("aria-selected", "true")
         expect(page.get_by_label("Integration")).to_have_value("loja-wait")
         events = page.locator("#rows tr[data-event-id]")
         expect(events).to_have_count(1)
         expect(events.first).to_contain_text("Retry scheduled")
+        loads.none_failed("the pending events' link")
         browser.close()
