@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import faust
 import uvloop
 from aiohttp import web
-from aiokafka.errors import KafkaError
-from faust.exceptions import ProducerSendError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from streams import faust_internals, logs, topics
 from streams.headers import VALUE_DROPPED
@@ -89,36 +89,65 @@ def start_web(app: faust.App, web_app: web.Application, host: str, port: int) ->
     app.task(serve)  # called, not as a decorator: Faust's decorators are untyped
 
 
-async def send_reliably(
-    topic: faust.TopicT,
-    key: bytes | None,
-    value: bytes | None,
-    headers: list[tuple[str, bytes]],
-    partition: int | None = None,
-) -> None:
-    """Send, retrying until the producer takes it: the event is not acknowledged before.
+class Record(Protocol):
+    """What ``send_reliably`` sends (``streams.worker.messages.OutgoingRecord``)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> list[tuple[str, bytes]]: ...
+    @property
+    def partition(self) -> int | None: ...
+
+
+async def send_reliably(sender: faust_internals.RecordSender, records: Sequence[Record]) -> None:
+    """Send every record, retrying each until the broker has it: the event is not
+    acknowledged before. All are queued before any is waited for, so they share the
+    producer's requests; a topic's records keep their order unless one is retried.
 
     A record too large for the producer can never go; it is replaced by a marker that
     names its size, so the loss is visible instead of silent.
     """
-    backoff = 0.1
-    while True:
+    deliveries = [await _queue(sender, record) for record in records]
+    for record, delivery in zip(records, deliveries, strict=True):
         try:
-            delivery = await topic.send(key=key, value=value, headers=headers, partition=partition)
-            # the broker has it: only then may the order's state move on (shielded, as
-            # a cancelled sender must leave the delivery's future to the producer)
-            await asyncio.shield(delivery)
-            return
-        except (ProducerSendError, KafkaError) as exc:
-            if "MessageSizeTooLarge" in repr(exc.__cause__ or exc):
-                size = len(value or b"")
-                log.error("record of %d bytes too large for %s; sending a marker", size, topic)
-                value = None
-                headers = [*headers, (VALUE_DROPPED, str(size).encode())]
-                continue
-            log.exception("could not send to %s; retrying in %.1fs", topic, backoff)
+            # cancelled with its handling (a stop), the record still goes: aiokafka then
+            # leaves the cancelled future alone
+            await delivery
+        except KafkaError:
+            log.exception("could not send to %s; sending it again", record.topic)
+            await (await _queue(sender, record, backoff=0.1))
+
+
+async def _queue(
+    sender: faust_internals.RecordSender, record: Record, backoff: float = 0.0
+) -> asyncio.Future[Any]:
+    """Queue ``record``, retrying (after ``backoff``, doubling) until the producer takes it,
+    then until the broker does."""
+    value, headers = record.value, record.headers
+    while True:
+        if backoff:
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+        try:
+            delivery = await sender.queue(
+                record.topic, record.key, value, headers, record.partition
+            )
+            if not backoff:
+                return delivery
+            await delivery  # retrying: one at a time, until it is in
+            return delivery
+        except MessageSizeTooLargeError:
+            size = len(value or b"")
+            log.error("record of %d bytes too large for %s; sending a marker", size, record.topic)
+            value = None
+            headers = [*headers, (VALUE_DROPPED, str(size).encode())]
+        except KafkaError:
+            log.exception("could not send to %s; retrying in %.1fs", record.topic, backoff)
+            backoff = min(max(backoff * 2, 0.1), 5.0)
 
 
 def run(app: faust.App, settings: Settings) -> None:

@@ -23,8 +23,10 @@ _ABOUT: ContextVar[dict[str, object] | None] = ContextVar("ordersync_log_ids", d
 
 
 def about(**ids: object) -> None:
-    """Name the record the current task handles, for every log line it writes from now."""
-    _ABOUT.set({k: v for k, v in ids.items() if v not in (None, "")})
+    """Name the record the current task handles, for every log line it writes from now.
+
+    Empty ids are left out when a line is written: most handlings write none."""
+    _ABOUT.set(ids)
 
 
 def stamp_ids() -> None:
@@ -40,7 +42,8 @@ def stamp_ids() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make(*args, **kwargs)
         for name, value in (_ABOUT.get() or {}).items():
-            record.__dict__.setdefault(name, value)
+            if value is not None and value != "":
+                record.__dict__.setdefault(name, value)
         return record
 
     factory.stamps_ids = True  # type: ignore[attr-defined]

@@ -209,8 +209,13 @@ class DispatchOutcome:
         return self.outcome in TERMINAL_OUTCOMES
 
     @classmethod
-    def for_event(cls, event: OrderEvent, platform: str, **fields: Any) -> DispatchOutcome:
-        base: dict[str, Any] = {
+    def for_event(
+        cls, event: OrderEvent, platform: str, *, source: Any = None, **fields: Any
+    ) -> DispatchOutcome:
+        """The outcome of ``event``; with ``source`` (a ``SourceMessage``), stamped as by
+        ``stamped``, built once: each event's outcome was built twice, with a random id
+        made only to be replaced."""
+        values: dict[str, Any] = {
             "event_id": event.event_id,
             "tenant": event.tenant,
             "integration": event.integration,
@@ -223,24 +228,19 @@ class DispatchOutcome:
             "attempt": 0,
             "occurred_at": event.occurred_at,
             "decided_at": now_utc(),
+            **fields,
         }
-        return cls(**(base | fields))
+        if source is not None:
+            _stamp(values, source)
+        if "outcome_id" not in values:
+            values["outcome_id"] = str(uuid.uuid4())
+        return cls(**values)
 
     def stamped(self, message: Any) -> DispatchOutcome:
         """Where the event was first read, the resend it answers (from a ``SourceMessage``),
         and, when it is terminal, its idempotent id."""
-        topic, partition, offset = message.origin
-        resend_of = message.resend_of or self.resend_of
-        changes: dict[str, Any] = {
-            "source_topic": topic,
-            "source_partition": partition,
-            "source_offset": offset,
-            "resend_of": resend_of,
-        }
-        if self.terminal:
-            key = self.event_id or f"{topic}:{partition}:{offset}"
-            changes["outcome_id"] = terminal_outcome_id(self.tenant, key, resend_of)
-        return replace(self, **changes)
+        values = {"event_id": self.event_id, "tenant": self.tenant, "outcome": self.outcome}
+        return replace(self, **_stamp(values, message, self.resend_of))
 
     @classmethod
     def from_avro(cls, record: Mapping[str, Any]) -> DispatchOutcome:
@@ -257,3 +257,18 @@ class DispatchOutcome:
 
 
 _OUTCOME_FIELDS = tuple(DispatchOutcome.__dataclass_fields__)
+
+
+def _stamp(values: dict[str, Any], message: Any, resend_of: str | None = None) -> dict[str, Any]:
+    """Add to an outcome's ``values`` where its event was first read and the resend it
+    answers; a terminal outcome gets its idempotent id."""
+    topic, partition, offset = message.origin
+    resend_of = message.resend_of or values.get("resend_of") or resend_of
+    values["source_topic"] = topic
+    values["source_partition"] = partition
+    values["source_offset"] = offset
+    values["resend_of"] = resend_of
+    if values["outcome"] in TERMINAL_OUTCOMES:
+        key = values["event_id"] or f"{topic}:{partition}:{offset}"
+        values["outcome_id"] = terminal_outcome_id(values["tenant"], key, resend_of)
+    return values

@@ -66,10 +66,7 @@ def build_worker(settings: Settings) -> faust.App:
     parked_topic = raw_topic(app, settings.topic(topics.PARKED))
     outcomes_topic = raw_topic(app, settings.topic(topics.OUTCOMES))
     backlog_topic = raw_topic(app, settings.topic(topics.BACKLOG))
-    records = {
-        t.get_topic_name(): t
-        for t in [*retry_topics, parked_topic, raw_topic(app, settings.topic(topics.DLT))]
-    }
+    record_topics = [*retry_topics, parked_topic, raw_topic(app, settings.topic(topics.DLT))]
     # per-order state, changelogged and co-partitioned with the order topics
     order_table = faust_internals.ConfirmedTable(
         app,
@@ -87,7 +84,7 @@ def build_worker(settings: Settings) -> faust.App:
         configs,
         ConnectorPool(settings),
         OrderStates(order_table),
-        OutcomePublisher(codec, outcomes_topic, records),
+        OutcomePublisher(codec, outcomes_topic.get_topic_name(), faust_internals.RecordSender(app)),
     )
     report = backlog.BacklogReport(
         dispatcher.stores,
@@ -118,7 +115,7 @@ def build_worker(settings: Settings) -> faust.App:
         # The first send to a topic waits for its metadata, and every event sending then
         # waited with it: 135-200 ms for the first ones, a second's backlog at 1,000/s.
         producer = faust_internals.producer_of(app)
-        written = [outcomes_topic, backlog_topic, *records.values(), order_table.changelog_topic]
+        written = [outcomes_topic, backlog_topic, *record_topics, order_table.changelog_topic]
         try:
             for topic in written:
                 await asyncio.wait_for(producer.partitions_for(topic.get_topic_name()), 10)

@@ -302,8 +302,12 @@ class Dispatcher:
                 else Outcome.SKIPPED
             )  # fmt: skip
             result = DispatchOutcome.for_event(
-                event, platform, outcome=outcome, reason_code=decision.reason.value
-            ).stamped(message)
+                event,
+                platform,
+                outcome=outcome,
+                reason_code=decision.reason.value,
+                source=message,
+            )
             dead = (
                 [self.follow.dead_letter(message, "Skip", decision.reason.value, None, 0)]
                 if decision.is_error
@@ -327,7 +331,8 @@ class Dispatcher:
                 outcome=Outcome.SENT,
                 reason_code=ReasonCode.ALREADY_DELIVERED.value,
                 attempt=message.attempt,
-            ).stamped(message)
+                source=message,
+            )
             return Handled([again])
         attempt = message.attempt
         gate = self.stores.gate(config.integration_id)
@@ -359,7 +364,8 @@ class Dispatcher:
             attempt=attempt,
             http_status=delivery.http_status,
             latency_ms=round(delivery.latency_ms, 3),
-        ).stamped(message)
+            source=message,
+        )
         return Handled([answered])
 
     def _park(
@@ -389,7 +395,8 @@ class Dispatcher:
             reason_code=reason.value,
             attempt=message.attempt,
             due_at=None if due_s is None else datetime.fromtimestamp(due_s, UTC),
-        ).stamped(message)
+            source=message,
+        )
 
     async def _send(
         self, connector: Connector, decision: Send, event: OrderEvent, risk: AtRisk

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from streams import topics
@@ -65,6 +64,7 @@ class FollowUps:
             ends = Outcome.RETRY_SCHEDULED
         else:
             ends = Outcome.INVALID if exc.invalid_input else Outcome.DEAD_LETTERED
+        record = self.retry_record(message, attempt + 1, exc.retry_after_s) if retry else None
         outcome = DispatchOutcome.for_event(
             event,
             config.platform,
@@ -74,13 +74,13 @@ class FollowUps:
             attempt=attempt,
             http_status=exc.http_status,
             error=text[:2000],
-        ).stamped(message)
-        if retry:
+            due_at=None if record is None else datetime.fromtimestamp(record.due_s, UTC),
+            source=message,
+        )
+        if record is not None:
             state.blocked_by = event.event_id
             state.blocked_attempt = attempt + 1
-            record = self.retry_record(message, attempt + 1, exc.retry_after_s)
-            due_at = datetime.fromtimestamp(record.due_s, UTC)
-            return Handled([replace(outcome, due_at=due_at)], retry=record)
+            return Handled([outcome], retry=record)
         dead = self.dead_letter(
             message, type(exc).__name__, exc.reason_code, exc.http_status, attempt, text
         )

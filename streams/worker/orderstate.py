@@ -14,7 +14,6 @@ changelog after a crash. It holds:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -104,14 +103,16 @@ class OrderStates:
 
     async def put(self, key: bytes | None, record: OrderRecord) -> None:
         """Store the record; return once its changelog write is with the broker."""
-        self.table[key or b""] = record.encode()
-        write = getattr(self.table, "last_write", None)
+        name, value = key or b"", record.encode()
+        write = getattr(self.table, "write", None)
         if write is None:
+            self.table[name] = value
             return
         try:
-            # shielded: a handling cancelled at a stop must not cancel the write itself,
-            # whose answer Faust then set on a cancelled future (an error per record)
-            await asyncio.shield(write)
+            delivery = await write(name, value)
+            # a handling cancelled at a stop leaves the record to the producer, which
+            # sends it all the same
+            await delivery
         except Exception:
             # the state stays in memory; only a crash before the next write could replay
             log.exception("the changelog write of order %r failed", key)

@@ -7,33 +7,30 @@ order's state is never written ahead of the outcomes it follows from.
 
 from __future__ import annotations
 
-import faust
-
 import schemas
+from streams import faust_internals
 from streams.codec import Codec
 from streams.faust_app import send_reliably
-from streams.worker.messages import Handled
+from streams.worker.messages import Handled, OutgoingRecord
 
 
 class OutcomePublisher:
     def __init__(
-        self, codec: Codec, outcomes: faust.TopicT, records: dict[str, faust.TopicT]
+        self, codec: Codec, outcomes_topic: str, sender: faust_internals.RecordSender
     ) -> None:
-        """``records``: the topics of retry records, parked records and dead letters, by name."""
         self.codec = codec
-        self.outcomes = outcomes
-        self.records = records
+        self.outcomes_topic = outcomes_topic
+        self.sender = sender
 
     async def __call__(self, handled: Handled) -> None:
-        name = self.outcomes.get_topic_name()
-        for outcome in handled.outcomes:
-            value = self.codec.encode(name, schemas.DISPATCH_OUTCOME, outcome.to_avro())
-            await send_reliably(self.outcomes, outcome.key.encode(), value, [])
-        for record in handled.records():
-            await send_reliably(
-                self.records[record.topic],
-                record.key,
-                record.value,
-                record.headers,
-                record.partition,
+        name = self.outcomes_topic
+        records = [
+            OutgoingRecord(
+                name,
+                outcome.key.encode(),
+                self.codec.encode(name, schemas.DISPATCH_OUTCOME, outcome.to_avro()),
+                [],
             )
+            for outcome in handled.outcomes
+        ]
+        await send_reliably(self.sender, [*records, *handled.records()])

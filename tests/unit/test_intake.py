@@ -146,19 +146,19 @@ def test_a_retry_record_starts_at_its_due_time_and_does_not_hold_the_next() -> N
 
 
 def test_the_publisher_sends_outcomes_then_dead_letters_then_the_retry_or_parked_record() -> None:
-    sent: list[str] = []
+    queued: list[str] = []
+    awaited: list[str] = []
 
-    class Topic:
-        def __init__(self, name: str) -> None:
-            self.name = name
-
-        def get_topic_name(self) -> str:
-            return self.name
-
-        async def send(self, **kwargs: Any) -> Any:
-            sent.append(self.name)
+    class Sender:
+        async def queue(
+            self, topic: str, key: Any, value: Any, headers: Any, partition: Any
+        ) -> Any:
+            queued.append(topic)
             future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            future.set_result(None)
+            # the broker answers only once every record is queued: they share its requests
+            asyncio.get_running_loop().call_soon(
+                lambda: (awaited.append(topic), future.set_result(None))
+            )
             return future
 
     class Codec:
@@ -174,11 +174,11 @@ def test_the_publisher_sends_outcomes_then_dead_letters_then_the_retry_or_parked
     def record(topic: str) -> OutgoingRecord:
         return OutgoingRecord(topic, b"k", b"v", [])
 
-    records = {name: Topic(name) for name in ("dlt", "retry", "parked")}
-    publisher = OutcomePublisher(Codec(), Topic("outcomes"), records)  # type: ignore[arg-type]
+    publisher = OutcomePublisher(Codec(), "outcomes", Sender())  # type: ignore[arg-type]
     handled = Handled([Outcome_(), Outcome_()], retry=record("retry"), dead_letters=[record("dlt")])  # type: ignore[list-item]
     asyncio.run(publisher(handled))
-    assert sent == ["outcomes", "outcomes", "dlt", "retry"]
-    sent.clear()
+    assert queued == ["outcomes", "outcomes", "dlt", "retry"]
+    assert awaited == queued  # it returned only once the broker had each of them
+    queued.clear()
     asyncio.run(publisher(Handled(parked=record("parked"))))
-    assert sent == ["parked"]
+    assert queued == ["parked"]

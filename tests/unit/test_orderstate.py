@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,13 +11,14 @@ from streams.worker.orderstate import OrderRecord, OrderStates
 
 
 class SlowChangelogTable(dict[bytes, bytes]):
-    """Stands for ``ConfirmedTable``: each assignment leaves a pending changelog write."""
+    """Stands for ``ConfirmedTable``: each write leaves a pending changelog delivery."""
 
     last_write: asyncio.Future[Any] | None = None
 
-    def __setitem__(self, key: bytes, value: bytes) -> None:
-        super().__setitem__(key, value)
+    async def write(self, key: bytes, value: bytes) -> asyncio.Future[Any]:
+        self[key] = value
         self.last_write = asyncio.get_running_loop().create_future()
+        return self.last_write
 
 
 def test_put_returns_only_after_the_changelog_write_is_confirmed() -> None:
@@ -59,31 +59,34 @@ def test_a_failed_changelog_write_is_logged_not_raised(caplog: Any) -> None:
     assert "changelog write" in caplog.text
 
 
-def test_the_worker_table_hands_back_the_write_of_each_assignment(
+def test_the_worker_table_hands_back_the_delivery_of_each_write(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The real table, Kafka aside: an assignment's changelog send is what ``put`` awaits.
-
-    Faust sends a table's changelog from ``on_key_set`` through ``send_changelog``; a hook
-    anywhere else is never called, and ``put`` would return before the broker has the state.
-    """
+    """The real table, Kafka aside: a write stores the value and queues one changelog
+    record, on the handled event's partition, whose delivery ``put`` awaits; Faust's own
+    changelog send is not made as well."""
     import faust
 
-    from streams.faust_internals import ConfirmedTable
+    from streams.faust_internals import ConfirmedTable, RecordSender
 
-    sent: list[tuple[int | None, bytes, bytes]] = []
+    queued: list[tuple[str, bytes | None, bytes | None, int | None]] = []
+    faust_sent: list[bytes] = []
 
-    def send_changelog(
-        self: faust.Table, partition: int | None, key: bytes, value: bytes, *args: Any
+    async def queue(
+        self: RecordSender, topic: str, key: bytes, value: bytes, headers: Any, partition: int
     ) -> Any:
-        sent.append((partition, key, value))
-        return SimpleNamespace(message=SimpleNamespace(partition=partition))
+        queued.append((topic, key, value, partition))
+        return "delivery"
 
-    monkeypatch.setattr(faust.Table, "send_changelog", send_changelog)
+    monkeypatch.setattr(RecordSender, "queue", queue)
+    monkeypatch.setattr(
+        faust.Table, "send_changelog", lambda self, p, key, *a: faust_sent.append(key)
+    )
     monkeypatch.setattr(faust.Table, "partition_for_key", lambda self, key: 3)
     app = faust.App("confirmed-table-test", broker="kafka://localhost:1")
     table = ConfirmedTable(app, name="orders", key_type=bytes, value_type=bytes, partitions=12)
-    table[b"acme/s1/K1"] = b"state"
-    assert sent == [(3, b"acme/s1/K1", b"state")]
-    assert table.last_write is not None
-    assert table.last_write.message.partition == 3  # type: ignore[attr-defined]
+    delivery = asyncio.run(table.write(b"acme/s1/K1", b"state"))
+    assert delivery == "delivery"
+    assert queued == [("confirmed-table-test-orders-changelog", b"acme/s1/K1", b"state", 3)]
+    assert table.get(b"acme/s1/K1") == b"state"
+    assert faust_sent == []
