@@ -227,8 +227,11 @@ class Dispatcher:
                 released = bool(state.held)
                 await self._release_held(state, handled, risk)
             if _rebuilt_by_replay(message, handled, released):
-                # one round trip to the broker instead of two
-                await asyncio.gather(self.publish(handled), self.states.put(message.key, state))
+                # one round trip to the broker instead of two: the state's record is queued
+                # before the outcomes are waited for
+                written = await self.states.write(message.key, state)
+                await self.publish(handled)
+                await self.states.confirmed(message.key, written)
             else:
                 await self.publish(handled)
                 await self.states.put(message.key, state)

@@ -14,6 +14,7 @@ changelog after a crash. It holds:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -103,15 +104,31 @@ class OrderStates:
 
     async def put(self, key: bytes | None, record: OrderRecord) -> None:
         """Store the record; return once its changelog write is with the broker."""
+        await self.confirmed(key, await self.write(key, record))
+
+    async def write(self, key: bytes | None, record: OrderRecord) -> asyncio.Future[Any] | None:
+        """Store the record and queue its changelog write: its delivery, for ``confirmed``
+        (``None`` where there is none to wait for, or it could not be queued)."""
         name, value = key or b"", record.encode()
         write = getattr(self.table, "write", None)
         if write is None:
             self.table[name] = value
+            return None
+        try:
+            delivery: asyncio.Future[Any] = await write(name, value)
+        except Exception:
+            log.exception("the changelog write of order %r could not be queued", key)
+            return None
+        return delivery
+
+    async def confirmed(self, key: bytes | None, delivery: asyncio.Future[Any] | None) -> None:
+        """Wait until the broker has the write (``write``'s delivery); a failure is logged.
+
+        A handling cancelled at a stop leaves the record to the producer, which sends it
+        all the same."""
+        if delivery is None:
             return
         try:
-            delivery = await write(name, value)
-            # a handling cancelled at a stop leaves the record to the producer, which
-            # sends it all the same
             await delivery
         except Exception:
             # the state stays in memory; only a crash before the next write could replay

@@ -290,11 +290,18 @@ class LoggedStates(OrderStates):
         super().__init__({})
         self.writes = writes
 
-    async def put(self, key: bytes | None, record: Any) -> None:
+    async def write(self, key: bytes | None, record: Any) -> asyncio.Future[Any] | None:
         self.writes.log.append("state sent")
-        await super().put(key, record)
-        await asyncio.sleep(0.005)
-        self.writes.log.append("state landed")
+        await super().write(key, record)
+        loop = asyncio.get_running_loop()
+        landed: asyncio.Future[Any] = loop.create_future()
+
+        def land() -> None:
+            self.writes.log.append("state landed")
+            landed.set_result(None)
+
+        loop.call_later(0.005, land)
+        return landed
 
 
 def logged_dispatcher(writes: Writes, states: OrderStates | None = None) -> Dispatcher:
@@ -313,7 +320,7 @@ def test_a_first_delivery_sends_its_outcome_and_its_state_together() -> None:
     ScriptedConnector.script, ScriptedConnector.calls = [], []
     writes = Writes()
     handle(logged_dispatcher(writes), message(event_record()))
-    assert writes.log == ["outcomes sent", "state sent", "state landed", "outcomes landed"]
+    assert writes.log == ["state sent", "outcomes sent", "state landed", "outcomes landed"]
 
 
 @pytest.mark.parametrize(
