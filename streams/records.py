@@ -7,6 +7,7 @@ the mapping is readable in one place.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -72,7 +73,20 @@ def terminal_outcome_id(tenant: str, event_key: str, resend_of: str | None) -> s
     tenant is part of it: event ids come from each tenant's ERP, and two tenants' events
     with the same id are two events.
     """
-    return str(uuid.uuid5(TERMINAL_NAMESPACE, f"{tenant}|{event_key}|{resend_of or ''}"))
+    return _uuid5_text(f"{tenant}|{event_key}|{resend_of or ''}")
+
+
+_NAMESPACE_BYTES = TERMINAL_NAMESPACE.bytes
+
+
+def _uuid5_text(name: str) -> str:
+    """``str(uuid.uuid5(TERMINAL_NAMESPACE, name))`` without the two ``UUID`` objects it
+    builds on the way (a third of an outcome's cost to build)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,9 @@ thread; see ``HistorySink``.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 
 import clickhouse_connect
@@ -21,6 +23,10 @@ COLUMNS = (
     "attempt", "http_status", "latency_ms", "error", "occurred_at", "decided_at",
     "resend_of", "source_topic", "source_partition", "source_offset", "due_at",
 )  # fmt: skip
+
+
+_ROW = attrgetter(*COLUMNS)  # a row's values in one call, not one getattr per column
+_OUTCOME = COLUMNS.index("outcome")
 
 
 class HistoryStore:
@@ -54,10 +60,11 @@ class HistoryStore:
     ) -> None:
         if not outcomes:
             return
-        rows = [
-            [getattr(o, c) if c != "outcome" else o.outcome.value for c in COLUMNS]
-            for o in outcomes
-        ]
+        rows = []
+        for outcome in outcomes:
+            row = list(_ROW(outcome))
+            row[_OUTCOME] = outcome.outcome.value
+            rows.append(row)
         settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
         with self._lock:
             self.client.insert(
@@ -79,7 +86,8 @@ class HistoryStore:
                 "SELECT DISTINCT toString(outcome_id) FROM status_send_history "
                 "WHERE (tenant, integration, platform_order_id) IN {orders:Array(Tuple(String, String, String))} "
                 "AND outcome_id IN {ids:Array(UUID)}",
-                parameters={"orders": orders, "ids": [o.outcome_id for o in terminals]},
+                # UUIDs, not text: the client escapes text a character at a time
+                parameters={"orders": orders, "ids": [uuid.UUID(o.outcome_id) for o in terminals]},
             )
         return {row[0] for row in result.result_rows}
 

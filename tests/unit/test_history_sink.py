@@ -143,3 +143,21 @@ def test_two_tenants_events_with_the_same_id_keep_both_terminal_outcomes() -> No
     asyncio.run(sink.write([acme, globex], [("orders.outcomes", 0, 1), ("orders.outcomes", 0, 2)]))
     assert sorted(o.tenant for rows in store.rows.values() for o in rows) == ["acme", "globex"]
     assert sink.repeated_terminals == 0
+
+
+@pytest.mark.parametrize(
+    "order_id",
+    ["p'1", "p\\'1", "p\\", "linha\nnova\r\t", "nul\0byte", "ação-ç", "x') OR 1=1 --"],
+)
+def test_a_repeated_terminal_is_found_whatever_its_order_id_holds(
+    tmp_path: Path, order_id: str
+) -> None:
+    """The lookup writes the ids into its statement: each must come back as itself."""
+    store = HistoryStore(f"chdb://{tmp_path / 'clickhouse'}")
+    store.migrate()
+    first = replace(outcome(1), platform_order_id=order_id, tenant=f"t{order_id}")
+    other = replace(outcome(2), platform_order_id=order_id + "x")
+    store.insert_outcomes([first, other], "one")
+    found = store.existing_outcome_ids([first, replace(outcome(3), platform_order_id=order_id)])
+    store.close()
+    assert found == {first.outcome_id}
