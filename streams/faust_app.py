@@ -69,9 +69,15 @@ def freeze_start_up_heap() -> None:
     as the process; every full collection walked all of them, stopping the event loop for
     ~60 ms (measured in the worker at 1,000 events/s), and each such pause showed as a
     burst of late deliveries.
+
+    Then collects the youngest objects every 20,000 allocations, not 700: nearly every
+    object an event makes is freed by its count, and a collection every event or two
+    walked what was in flight for nothing (the worker's CPU per event, three rounds back
+    to back: 3.45 sandbox units against 3.58).
     """
     gc.collect()
     gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:
