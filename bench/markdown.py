@@ -112,6 +112,19 @@ def _cost(cost: Mapping[str, Any], raw: Mapping[str, Any] | None) -> list[str]:
     ]
 
 
+def _paced_cost(cost: Mapping[str, Any] | None) -> str:
+    """``worker / broker / history`` ms per call, and the same in raw units."""
+    cost = cost or {}
+    ms, units = cost.get("cpu_ms_per_event") or {}, cost.get("raw_units") or {}
+    processes = ("worker", "broker", "history")
+    return (
+        " / ".join(number(ms.get(p)) for p in processes)
+        + " ("
+        + " / ".join(number(units.get(p)) for p in processes)
+        + ")"
+    )
+
+
 def _paced(scenarios: Mapping[str, Any]) -> list[str]:
     rows: list[tuple[Any, ...]] = []
     for family in PACED:
@@ -122,7 +135,7 @@ def _paced(scenarios: Mapping[str, Any]) -> list[str]:
                  f"{number(r['offered_share'])} × {number(r['capacity_eps'])} = {r['offered_eps']}",
                  r["measured"], r["unanswered"],
                  _ms(r["ordersync_ms"], "p50", "p99"), _ms(r["latency_ms"], "p50", "p99"),
-                 _ms(r["platform_ms"], "p50", "p99"))
+                 _ms(r["platform_ms"], "p50", "p99"), _paced_cost(r.get("cost")))
             )  # fmt: skip
     if not rows:
         return []
@@ -130,10 +143,12 @@ def _paced(scenarios: Mapping[str, Any]) -> list[str]:
         "run", "offered: share × capacity (events/s) = events/s", "events measured",
         "never answered", "ordersync's part: publish → call arrives p50 / p99 (ms)",
         "publish → platform answer p50 / p99 (ms)", "the platform's own answer time p50 / p99 (ms)",
+        "CPU per call while measured: worker / broker / history ms (raw units)",
     )  # fmt: skip
     note = (
         "Each rate offered for an unmeasured warm-up stretch, then measured; a percentile that "
-        "falls among the events never answered is missing."
+        "falls among the events never answered is missing. CPU per call: each process's CPU "
+        "while measured, per platform call that arrived meanwhile."
     )
     return ["## Paced", "", note, "", *_table(header, rows)]
 

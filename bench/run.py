@@ -15,7 +15,8 @@ them to run in a few minutes):
   and requests per event;
 - paced, as a share of the capacity measured in this run (``uniformpaced`` of uniform1's
   throughput, ``realisticpaced`` of realistic's): 50 % and 80 %, and 1,000 events/s where
-  that is at most 80 %;
+  that is at most 80 %; each with every process's CPU per platform call while measured
+  (events arriving one by one cost more than a backlog taken in batches);
 - ``isolation``: uniform at 50 % while one store hangs past the HTTP timeout and another
   answers 503;
 - ``blackfriday``: one metered store (bucket 40, 2/s) given 20,000 events at once
@@ -406,7 +407,8 @@ class Bench:
     ) -> dict[str, Any]:
         """``rate`` events/s for ``WARM_S`` unmeasured seconds, then ``SECONDS`` measured:
         publish -> platform answer, the platform's own answer time, and ordersync's part
-        (publish -> the call's arrival at the platform), for the stores without a fault."""
+        (publish -> the call's arrival at the platform), for the stores without a fault;
+        and each process's CPU per platform call made while measured."""
         settings, run, sandbox = self.start(name, names)
         try:
             if model is not None:
@@ -415,12 +417,21 @@ class Bench:
             for store, fault in (faults or {}).items():
                 sandbox.apply(store, fault)
             publisher = AckedPublisher(settings)
+            ends = TopicEnds(settings, settings.topic_prefix)
             # the faulty stores get their share too; they are only not measured
             warm = pace(publisher, names, rate, WARM_S, f"{name}w", weights)
+            meter = self.meter(run)
+            meter.start()
+            metered_from = time.time()
             measured = pace(publisher, names, rate, SECONDS, name, weights)
             publisher.flush()
             healthy = sum(1 for r in [*warm, *measured] if r["integration"] not in excluded)
             drain(run.sandbox_received, healthy, DRAIN_S, STALL_S)
+            cpu, _ = self.settle(run, ends, len(warm) + len(measured), meter)
+            calls = sandbox.received()
+            # what the processes did while metered: the calls that arrived meanwhile
+            # (arrivals paced one by one cost more than a backlog taken in batches)
+            called = sum(1 for c in calls if c["arrived_at"] >= metered_from)
             wanted = {r["event_id"] for r in measured if r["integration"] not in excluded}
             return {
                 "offered_share": ratio(rate, capacity),
@@ -428,7 +439,8 @@ class Bench:
                 "capacity_eps": capacity,
                 "seconds": SECONDS,
                 "events": len(warm) + len(measured),
-                **delays(sandbox.received(), publisher.sent_at, wanted),
+                **delays(calls, publisher.sent_at, wanted),
+                "cost": {"calls": called, **cpu_cost(cpu, called, self.raw_client_ms)},
             }
         finally:
             run.stop()

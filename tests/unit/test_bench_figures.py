@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bench.markdown import _paced as paced_table
 from bench.markdown import markdown
 from bench.measure import (
     cpu_cost,
@@ -229,3 +230,19 @@ def test_the_table_shows_only_what_ran() -> None:
     assert "## Throughput" in table and "## CPU per event" in table
     assert "## Paced" not in table and "## Black Friday" not in table and "## Idle" not in table
     assert "Raw units: missing" in table  # the raw client's figure is not in this result
+
+
+def test_a_paced_run_shows_each_process_cost_per_call_and_missing_without_it() -> None:
+    def run(cost: dict[str, Any] | None) -> dict[str, Any]:
+        measured = {
+            "offered_share": 0.5, "capacity_eps": 800.0, "offered_eps": 400, "measured": 4000,
+            "unanswered": 0, "ordersync_ms": {"p50": 5.0, "p99": 40.0},
+            "latency_ms": {"p50": 5.0, "p99": 41.0}, "platform_ms": {"p50": 0.5, "p99": 1.0},
+        }  # fmt: skip
+        return measured | ({"cost": cost} if cost is not None else {})
+
+    cost = {"calls": 4000, **cpu_cost({"worker": 4.8, "broker": 1.2, "history": 0.8}, 4000, 0.3)}
+    scenarios = {"uniformpaced": {"runs": {"50%": run(cost), "80%": run(None)}}}
+    rows = [line for line in paced_table(scenarios) if "uniformpaced " in line]
+    assert rows[0].endswith("| 1.2 / 0.3 / 0.2 (4 / 1 / 0.67) |")
+    assert rows[1].endswith("| missing / missing / missing (missing / missing / missing) |")
