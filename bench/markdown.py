@@ -135,7 +135,9 @@ def _paced(scenarios: Mapping[str, Any]) -> list[str]:
                  f"{number(r['offered_share'])} × {number(r['capacity_eps'])} = {r['offered_eps']}",
                  r["measured"], r["unanswered"],
                  _ms(r["ordersync_ms"], "p50", "p99"), _ms(r["latency_ms"], "p50", "p99"),
-                 _ms(r["platform_ms"], "p50", "p99"), _paced_cost(r.get("cost")))
+                 _ms(r["platform_ms"], "p50", "p99"), _paced_cost(r.get("cost")),
+                 _ms(((r.get("cost") or {}).get("requests_per_event") or {}).get("worker"),
+                     "produce", "fetch"))
             )  # fmt: skip
     if not rows:
         return []
@@ -144,6 +146,7 @@ def _paced(scenarios: Mapping[str, Any]) -> list[str]:
         "never answered", "ordersync's part: publish → call arrives p50 / p99 (ms)",
         "publish → platform answer p50 / p99 (ms)", "the platform's own answer time p50 / p99 (ms)",
         "CPU per call while measured: worker / broker / history ms (raw units)",
+        "worker: Kafka produce / fetch requests per call",
     )  # fmt: skip
     note = (
         "Each rate offered for an unmeasured warm-up stretch, then measured; a percentile that "

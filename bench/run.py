@@ -420,6 +420,7 @@ class Bench:
             ends = TopicEnds(settings, settings.topic_prefix)
             # the faulty stores get their share too; they are only not measured
             warm = pace(publisher, names, rate, WARM_S, f"{name}w", weights)
+            requests_before = self.kafka_requests(run)
             meter = self.meter(run)
             meter.start()
             metered_from = time.time()
@@ -428,6 +429,7 @@ class Bench:
             healthy = sum(1 for r in [*warm, *measured] if r["integration"] not in excluded)
             drain(run.sandbox_received, healthy, DRAIN_S, STALL_S)
             cpu, _ = self.settle(run, ends, len(warm) + len(measured), meter)
+            requests_after = self.kafka_requests(run)
             calls = sandbox.received()
             # what the processes did while metered: the calls that arrived meanwhile
             # (arrivals paced one by one cost more than a backlog taken in batches)
@@ -440,7 +442,16 @@ class Bench:
                 "seconds": SECONDS,
                 "events": len(warm) + len(measured),
                 **delays(calls, publisher.sent_at, wanted),
-                "cost": {"calls": called, **cpu_cost(cpu, called, self.raw_client_ms)},
+                "cost": {
+                    "calls": called,
+                    **cpu_cost(cpu, called, self.raw_client_ms),
+                    "requests_per_event": {
+                        process: requests_per_event(
+                            requests_before[process], requests_after[process], called
+                        )
+                        for process in requests_before
+                    },
+                },
             }
         finally:
             run.stop()

@@ -241,8 +241,14 @@ def test_a_paced_run_shows_each_process_cost_per_call_and_missing_without_it() -
         }  # fmt: skip
         return measured | ({"cost": cost} if cost is not None else {})
 
-    cost = {"calls": 4000, **cpu_cost({"worker": 4.8, "broker": 1.2, "history": 0.8}, 4000, 0.3)}
+    cost = {
+        "calls": 4000,
+        **cpu_cost({"worker": 4.8, "broker": 1.2, "history": 0.8}, 4000, 0.3),
+        "requests_per_event": {"worker": {"produce": 0.02, "fetch": 0.25}, "history": None},
+    }
     scenarios = {"uniformpaced": {"runs": {"50%": run(cost), "80%": run(None)}}}
     rows = [line for line in paced_table(scenarios) if "uniformpaced " in line]
-    assert rows[0].endswith("| 1.2 / 0.3 / 0.2 (4 / 1 / 0.67) |")
-    assert rows[1].endswith("| missing / missing / missing (missing / missing / missing) |")
+    assert rows[0].endswith("| 1.2 / 0.3 / 0.2 (4 / 1 / 0.67) | 0.02 / 0.25 |")
+    assert rows[1].endswith(
+        "| missing / missing / missing (missing / missing / missing) | missing / missing |"
+    )
