@@ -62,9 +62,7 @@ web views, which ordersync does not serve (its metrics are its own ``/metrics``)
 that keep a busy worker's fetches near (5 ms) had an idle worker and its broker answer 200
 empty fetches a second, a fifth of a core each. After three empty fetches in a row the
 fetcher asks for any byte and waits up to 1.5 s (Faust's own default): a record arriving
-then is returned at once; the first fetch with records brings the short waits back. A
-fetch built while some partition still holds records not handed out leaves that partition
-out, so it keeps the short waits: held long, it held that partition's next records back.
+then is returned at once; the first fetch with records brings the short waits back.
 
 **Linger per broker, not per partition.** A broker's work on a produce request is mostly
 per request and per partition in it, hardly per record (measured on one broker, acks=all:
@@ -360,19 +358,6 @@ class AdaptiveFetcher(fetcher.Fetcher):  # type: ignore[misc]
             if self._empty >= self.EMPTY_BEFORE_IDLE:
                 self._set_waits(self.IDLE)
         return got
-
-    def _get_actions_per_node(self, assignment: Any) -> Any:
-        inner: Any = self
-        if inner._records:
-            # A partition still holds records not handed out, and aiokafka leaves it out of
-            # this fetch: one sent for the quiet partitions alone and held for the long
-            # wait kept that partition's next records back for as long (paced at 300
-            # events/s, p50 1.2 s from publish to call). The busy waits until all is handed
-            # out: p50 13 ms there. They cost fetches (0.15 per event through a backlog,
-            # 0.003 before); a 25 ms hold made a third of them but doubled that p50.
-            self._empty = 0
-            self._set_waits(self._busy)
-        return super()._get_actions_per_node(assignment)
 
     def _set_waits(self, waits: tuple[int, int]) -> None:
         inner: Any = self

@@ -128,35 +128,6 @@ def test_fetches_wait_long_after_three_empty_ones_and_short_again_with_records(
     assert seen == [(4096, 5), (4096, 5), AdaptiveFetcher.IDLE, (4096, 5)]
 
 
-def test_a_fetch_that_leaves_out_a_partition_with_records_waits_short(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Idle after three empty fetches, the fetcher still builds a short-waiting fetch while a
-    partition holds records not handed out (aiokafka leaves it out of that fetch), and goes
-    on with short waits once they are handed out, until three more come back empty."""
-    from aiokafka.consumer import fetcher
-
-    from streams.faust_internals import AdaptiveFetcher
-
-    built: list[tuple[int, int]] = []
-
-    def build(self: Any, assignment: object) -> None:
-        built.append((self._fetch_min_bytes, self._fetch_max_wait_ms))
-
-    monkeypatch.setattr(fetcher.Fetcher, "_get_actions_per_node", build)
-    bare: Any = object.__new__(AdaptiveFetcher)
-    bare._busy, bare._empty = (4096, 5), AdaptiveFetcher.EMPTY_BEFORE_IDLE
-    bare._fetch_min_bytes, bare._fetch_max_wait_ms = AdaptiveFetcher.IDLE
-    bare._records = {}
-    bare._get_actions_per_node(None)  # nothing held back: the long wait stays
-    bare._records = {"orders.events-3": "records not handed out"}
-    bare._get_actions_per_node(None)
-    bare._records = {}  # handed out: the busy waits again
-    bare._get_actions_per_node(None)
-    assert built == [AdaptiveFetcher.IDLE, (4096, 5), (4096, 5)]
-    assert bare._empty == 0  # three more empty fetches before it waits long again
-
-
 def test_kafka_requests_are_counted_by_kind() -> None:
     from prometheus_client import REGISTRY
 
